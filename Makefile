@@ -1,0 +1,32 @@
+# DL Notes: every command sets itself up (a venv in .venv) on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: install serve build test bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+serve: install  ## build (running changed demos) and serve with live reload at :8000
+	$(BIN)/mkdocs serve --strict --livereload -a 127.0.0.1:8000
+
+build: install  ## the static site into site/
+	$(BIN)/mkdocs build --strict
+
+test: install  ## module tests, page code blocks, site and browser checks
+	DLNOTES_PRESET=tiny $(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --codeblocks docs
+
+bench: install  ## cold / warm / one-touch builds and each demo's time and metrics
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf site .cache out build

@@ -1,0 +1,1 @@
+"""Demo modules for DL Notes: one module per topic, ``snippets/<part>/<topic>.py``."""
