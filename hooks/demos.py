@@ -14,6 +14,7 @@ the newest cached runs without hashing or running anything.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ from snippets import registry  # noqa: E402
 
 EXECUTE = os.environ.get("DLNOTES_DEMOS", "on") != "off"
 TIMEOUT = float(os.environ.get("DLNOTES_DEMO_TIMEOUT", "600"))
+log = logging.getLogger("mkdocs.hooks.demos")
 METRIC = re.compile(r'\{\{\s*metric\("([^"]+)",\s*"([^"]+)"(?:,\s*"([^"]*)")?\)\s*\}\}')
 
 entries: dict[str, Path] = {}  # demo name -> its cached outputs, for this build
@@ -35,7 +37,7 @@ entries: dict[str, Path] = {}  # demo name -> its cached outputs, for this build
 def on_pre_build(config):
     try:
         preset = registry.preset()
-        found = (registry.ensure_all(preset, TIMEOUT, log=_log) if EXECUTE
+        found = (registry.ensure_all(preset, TIMEOUT, log=log.info) if EXECUTE
                  else registry.cached_entries(preset))
     except registry.DemoError as err:
         raise PluginError(str(err)) from None
@@ -54,6 +56,9 @@ def on_files(files, config):
 def on_page_markdown(markdown, page, config, files):
     def substitute(match):
         name, key, fmt = match.group(1), match.group(2), match.group(3) or ""
+        if name not in entries and _skipped(name):
+            log.warning(f"{page.file.src_uri}: demo {name} skipped by DLNOTES_ONLY")
+            return "?"
         if name not in entries:
             raise PluginError(f"{page.file.src_uri}: metric() names unknown demo {name!r}")
         metrics = json.loads((entries[name] / "metrics.json").read_text())
@@ -65,5 +70,7 @@ def on_page_markdown(markdown, page, config, files):
     return METRIC.sub(substitute, markdown)
 
 
-def _log(message: str) -> None:
-    print(f"INFO    -  {message}", file=sys.stderr, flush=True)
+def _skipped(name: str) -> bool:
+    only = os.environ.get("DLNOTES_ONLY")
+    return bool(only) and name.split("/")[0] not in only.split(",")
+

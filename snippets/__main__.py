@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err.args[0]))
     out = args.out or Path("out") / demo.slug
     try:
-        metrics = run_in_process(demo.name, args.tiny, out)
+        metrics = run_in_process(args.name, args.tiny, out)
     except DemoError as err:
         print(err, file=sys.stderr)
         return 1

@@ -50,10 +50,14 @@ class Demo:
 
 
 def discover() -> dict[str, Demo]:
-    """Every demo module, by name. A module counts if it defines Config and main."""
+    """Every demo module, by name. A module counts if it defines Config and main.
+
+    ``DLNOTES_ONLY=cnn,rnn`` keeps only those parts (to preview one chapter quickly).
+    """
+    only = [p for p in os.environ.get("DLNOTES_ONLY", "").split(",") if p]
     demos = {}
     for path in sorted(PACKAGE.glob("*/*.py")):
-        if path.name.startswith("_"):
+        if path.name.startswith("_") or (only and path.parent.name not in only):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
@@ -117,7 +121,7 @@ def cache_key(demo: Demo, preset: str) -> str:
     """Hash of the demo module, the snippets modules it imports, pinned versions, preset."""
     h = hashlib.sha256()
     for path in sorted(_local_imports(demo.path)):
-        h.update(path.relative_to(ROOT).as_posix().encode())
+        h.update(path.name.encode())
         h.update(path.read_bytes())
     h.update(json.dumps(versions(), sort_keys=True).encode())
     h.update(preset.encode())
@@ -147,7 +151,7 @@ def latest_entry(demo: Demo, preset: str) -> Path | None:
     return entries[-1].parent if entries else None
 
 
-def run_in_process(name: str, tiny: bool, out: Path) -> dict:
+def run_in_process(name: str, tiny: bool, out: Path) -> dict:  # name or path
     """Import the demo, run ``main`` at the chosen preset, check and save its results."""
     demo = resolve(name)
     spec = importlib.util.spec_from_file_location(demo.module, demo.path)
@@ -190,9 +194,12 @@ def _run_subprocess(demo: Demo, preset: str, key: str, threads: int, timeout: fl
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise DemoError(f"demo {demo.name} failed (exit {proc.returncode}):\n{tail}")
     for old in target.parent.glob(f"{preset}-*"):  # one entry per preset: the current one
-        if old.is_dir() and old != tmp:
-            shutil.rmtree(old)
-    tmp.rename(target)
+        if old.is_dir() and old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        tmp.rename(target)
+    except OSError:  # a concurrent build stored the same key first: keep that one
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -97,9 +97,10 @@ def check_against_torch(cfg: Config) -> float:
     """Largest |scratch - F.conv2d| over random shapes, strides and paddings."""
     gen = torch.Generator().manual_seed(cfg.seed)
     worst = 0.0
-    for _ in range(cfg.num_checks):
+    for t in range(cfg.num_checks):
         n, c_in, c_out, k = (int(v) for v in torch.randint(1, 4, (4,), generator=gen))
-        size, stride, pad = int(torch.randint(k + 2, 12, (1,), generator=gen)), 1 + _ % 2, _ % 2
+        size = int(torch.randint(k + 2, 12, (1,), generator=gen))
+        stride, pad = 1 + t % 2, t % 3
         X = torch.randn(n, c_in, size, size, generator=gen)
         W = torch.randn(c_out, c_in, k, k, generator=gen)
         b = torch.randn(c_out, generator=gen)
@@ -120,7 +121,7 @@ def plot_flip(out: Path) -> float:
               "cross-correlation X ⋆ K": corr2d(padded, K)[2:5, 2:5]}
     fig, axes = plt.subplots(1, 4, figsize=(11, 3))
     for ax, (title, M) in zip(axes, panels.items()):
-        ax.imshow(M, cmap="coolwarm", vmin=-9, vmax=9)
+        ax.imshow(M.numpy(), cmap="coolwarm", vmin=-9, vmax=9)
         ax.set_title(title)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
         if M.shape[0] == 3:
@@ -140,7 +141,7 @@ def plot_kernels(gray: torch.Tensor, out: Path) -> None:
     for ax, (title, M) in zip(axes.flat, maps.items()):
         signed = title.startswith("sobel")
         lim = float(M.abs().quantile(0.995))
-        ax.imshow(M, cmap="RdBu_r" if signed else "gray", vmin=-lim if signed else 0,
+        ax.imshow(M.numpy(), cmap="RdBu_r" if signed else "gray", vmin=-lim if signed else 0,
                   vmax=lim if signed else min(1.0, lim))
         ax.set_title(title)
         ax.axis("off")
@@ -175,5 +176,6 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-convolution")) -> dic
     plot_kernels(gray, out)
     flip_err = plot_flip(out)
     side = plot_padding_stride(out)
-    return {"max_abs_err_vs_torch": check_against_torch(cfg), "flip_identity_err": flip_err,
+    return {"max_abs_err_vs_torch": check_against_torch(cfg), "num_checks": cfg.num_checks,
+            "flip_identity_err": flip_err,
             "image_h": gray.shape[0], "image_w": gray.shape[1], "padding_stride_out": side}
