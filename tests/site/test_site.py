@@ -74,6 +74,15 @@ def test_snippet_includes_are_titled_and_runnable_blocks_are_not_includes():
                 assert "--8<--" not in body, f"{path}: pytest-codeblocks would run an include"
 
 
+def test_shell_blocks_are_not_run_by_the_page_tests():
+    """pytest-codeblocks runs sh/bash fences; ours start servers and long demos."""
+    for path in sorted(DOCS.rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"^ *```(sh|bash|console)$", text, re.M):
+            before = text[:match.start()].rstrip().splitlines()[-1].strip()
+            assert before == "<!--pytest.mark.skip-->", f"{path}: unmarked {match.group(1)} block"
+
+
 def test_content_pages_have_review_questions():
     for page in sorted(pages("zh")):
         text = (DOCS / "zh" / page).read_text(encoding="utf-8")

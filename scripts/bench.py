@@ -1,0 +1,107 @@
+"""Measure the build: cold, warm, demos off, one note touched (build and live reload).
+
+    python scripts/bench.py            # what `make bench` runs; real presets
+    python scripts/bench.py --preset tiny
+
+Starts from an empty ``.cache`` (the cold build fills it again), prints a table and
+writes ``build/bench.json``. Goals (issue #2): cold ≤ 600 s on 2 cores, warm ≤ 1.2 × a
+build with demo execution off, one touched note ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from snippets.registry import cached_entries  # noqa: E402
+
+NOTE = ROOT / "docs" / "zh" / "cnn" / "convolution.md"
+
+
+def timed_build(env: dict, site: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+                   cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - start
+
+
+def touched(path: Path):
+    """Context: the note gets one more blank line, and is restored afterwards."""
+    class Touch:
+        def __enter__(self):
+            self.text = path.read_text(encoding="utf-8")
+            path.write_text(self.text + "\n", encoding="utf-8")
+
+        def __exit__(self, *exc):
+            path.write_text(self.text, encoding="utf-8")
+
+    return Touch()
+
+
+def live_reload_seconds(env: dict, port: int = 8765) -> float:
+    """Seconds from saving a note to ``mkdocs serve`` reloading the browser."""
+    proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}",
+                             "--livereload"], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "Serving on" in line:
+                break
+        time.sleep(1.0)
+        with touched(NOTE):
+            start = time.perf_counter()
+            for line in proc.stderr:
+                if re.search(r"Reloading browsers|Build complete|Documentation built", line):
+                    return time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    raise RuntimeError("mkdocs serve never rebuilt")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=["real", "tiny"], default="real")
+    args = parser.parse_args()
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", DLNOTES_PRESET=args.preset)
+    site = ROOT / "build" / "bench-site"
+    shutil.rmtree(ROOT / ".cache", ignore_errors=True)
+
+    results = {"preset": args.preset, "cores": os.cpu_count()}
+    results["cold_s"] = timed_build(env, site)
+    results["warm_s"] = timed_build(env, site)
+    results["demos_off_s"] = timed_build(dict(env, DLNOTES_DEMOS="off"), site)
+    with touched(NOTE):
+        results["touched_note_build_s"] = timed_build(env, site)
+    results["touched_note_live_reload_s"] = live_reload_seconds(env)
+    results["demos"] = {name: json.loads((entry / "metrics.json").read_text())
+                        for name, entry in cached_entries(args.preset).items()}
+
+    print(f"\nbench ({args.preset} presets, {results['cores']} cores)")
+    for key, goal in [("cold_s", "≤ 600"), ("warm_s", f"≤ {1.2 * results['demos_off_s']:.1f}"),
+                      ("demos_off_s", ""), ("touched_note_build_s", ""),
+                      ("touched_note_live_reload_s", "≤ 5")]:
+        print(f"  {key:28s} {results[key]:8.1f} s   {goal}")
+    print(f"\n  {'demo':28s} {'wall s':>8s} {'cpu s':>8s}  metrics")
+    for name, metrics in results["demos"].items():
+        rest = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                         if k not in ("wall_s", "cpu_s"))
+        print(f"  {name:28s} {metrics['wall_s']:8.1f} {metrics['cpu_s']:8.1f}  {rest}")
+    out = ROOT / "build" / "bench.json"
+    out.write_text(json.dumps(results, indent=1, sort_keys=True))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
