@@ -13,11 +13,15 @@ DEMOS = sorted(discover())
 
 
 @pytest.mark.parametrize("name", DEMOS)
-def test_tiny_run_writes_figures_and_finite_metrics(name, tmp_path):
-    metrics = run_in_process(name, tiny=True, out=tmp_path)
+def test_tiny_run_writes_the_same_figures_twice_and_finite_metrics(name, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    metrics = run_in_process(name, tiny=True, out=first)
     assert metrics and all(math.isfinite(v) for v in metrics.values())
-    figures = [p for p in tmp_path.iterdir() if p.suffix in {".png", ".svg"}]
-    assert figures and all(p.stat().st_size > 1000 for p in figures)
+    figures = sorted(p.name for p in first.iterdir() if p.suffix in {".png", ".svg"})
+    assert figures and all((first / f).stat().st_size > 1000 for f in figures)
+    run_in_process(name, tiny=True, out=second)  # a rebuild must not change a single byte
+    for figure in figures:
+        assert (first / figure).read_bytes() == (second / figure).read_bytes(), figure
 
 
 @pytest.mark.parametrize("name", DEMOS)
