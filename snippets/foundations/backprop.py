@@ -1,0 +1,241 @@
+"""Backpropagation by hand for a 2-layer MLP (equal to autograd) and a tiny reverse-mode
+automatic differentiation engine (computational graph + topological order).
+
+Page: foundations/backprop.md
+Run:  python -m snippets run foundations/backprop
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from sklearn.datasets import load_digits
+
+from snippets.common import save_figure, seed_everything, use_style
+
+
+@dataclass
+class Config:
+    num_hiddens: int = 32  # hidden units of the 2-layer MLP
+    num_epochs: int = 30  # passes over the digits training set
+    batch_size: int = 64
+    lr: float = 0.5  # plain SGD
+    num_exprs: int = 200  # random expressions checked against torch
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> "Config":
+        return cls(num_epochs=2, num_exprs=20)
+
+
+# --8<-- [start:mlp]
+def forward(X, params):
+    """Z1 = X W1 + b1, H = ReLU(Z1), O = H W2 + b2. Keeps what backward needs."""
+    W1, b1, W2, b2 = params
+    Z1 = X @ W1 + b1  # (n, num_hiddens)
+    H = Z1.clamp(min=0)
+    O = H @ W2 + b2  # (n, 10) logits
+    return O, (X, Z1, H)
+
+
+def backward(O, y, cache, params):
+    """Gradients of the mean cross-entropy, from the output back to W1."""
+    X, Z1, H = cache
+    W1, b1, W2, b2 = params
+    n = len(y)
+    dO = torch.softmax(O, dim=1)  # dL/dO = (softmax(O) - onehot(y)) / n
+    dO[torch.arange(n), y] -= 1
+    dO /= n
+    dW2, db2 = H.T @ dO, dO.sum(0)  # O = H W2 + b2
+    dH = dO @ W2.T
+    dZ1 = dH * (Z1 > 0)  # ReLU passes the gradient only where it was active
+    dW1, db1 = X.T @ dZ1, dZ1.sum(0)
+    return [dW1, db1, dW2, db2]
+# --8<-- [end:mlp]
+
+
+# --8<-- [start:engine]
+class Value:
+    """A scalar node of a computational graph that remembers how it was made."""
+
+    def __init__(self, data, parents=(), local_grads=(), op=""):
+        self.data, self.grad = float(data), 0.0
+        self.parents, self.local_grads, self.op = parents, local_grads, op
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data + other.data, (self, other), (1.0, 1.0), "+")
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data * other.data, (self, other), (other.data, self.data),
+                     "*")
+
+    def __pow__(self, k: float):
+        return Value(self.data**k, (self,), (k * self.data ** (k - 1),), f"**{k:g}")
+
+    def exp(self):
+        return Value(math.exp(self.data), (self,), (math.exp(self.data),), "exp")
+
+    def log(self):
+        return Value(math.log(self.data), (self,), (1 / self.data,), "log")
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        return Value(t, (self,), (1 - t * t,), "tanh")
+
+    def relu(self):
+        return Value(max(self.data, 0.0), (self,), (float(self.data > 0),), "relu")
+
+    __radd__, __rmul__ = __add__, __mul__
+
+    def __neg__(self):
+        return self * -1
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __truediv__(self, other):
+        return self * other**-1
+
+    def backward(self):
+        """Reverse mode: walk the nodes in reverse topological order (chain rule)."""
+        order, seen = [], set()
+
+        def visit(node):  # depth-first: a node is appended after all its parents
+            if id(node) not in seen:
+                seen.add(id(node))
+                for parent in node.parents:
+                    visit(parent)
+                order.append(node)
+
+        visit(self)
+        self.grad = 1.0
+        for node in reversed(order):
+            for parent, local in zip(node.parents, node.local_grads):
+                parent.grad += local * node.grad  # sum over every path to the output
+# --8<-- [end:engine]
+
+
+UNARY = ["exp", "log", "tanh", "relu", "square", "neg"]
+BINARY = ["+", "*", "-", "/"]
+
+
+def random_expression(leaves, rng: random.Random, depth: int = 4):
+    """A random expression over the leaves; works for Value and torch scalars alike."""
+    if depth == 0 or rng.random() < 0.2:
+        return leaves[rng.randrange(len(leaves))]
+    if rng.random() < 0.4:
+        op, a = rng.choice(UNARY), random_expression(leaves, rng, depth - 1)
+        if op == "log":  # keep the argument positive
+            return (a * a + 1).log()
+        if op == "exp":
+            return a.tanh().exp()  # bounded, no overflow
+        return {"tanh": a.tanh, "relu": a.relu, "square": lambda: a**2,
+                "neg": lambda: -a}[op]()
+    op = rng.choice(BINARY)
+    a = random_expression(leaves, rng, depth - 1)
+    b = random_expression(leaves, rng, depth - 1)
+    if op == "/":
+        return a / (b * b + 1)
+    return {"+": a + b, "*": a * b, "-": a - b}[op]
+
+
+def check_engine(num_exprs: int, seed: int) -> float:
+    """Largest gap between our gradients and torch's over random expressions."""
+    worst = 0.0
+    for i in range(num_exprs):
+        rng_vals = random.Random(seed * 1000 + i)
+        values = [rng_vals.uniform(-2, 2) for _ in range(4)]
+        ours = [Value(v) for v in values]
+        ref = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in values]
+        out_ours = random_expression(ours, random.Random(i)) * 1.0
+        out_ref = random_expression(ref, random.Random(i)) * 1.0
+        out_ours.backward()
+        if out_ref.requires_grad:
+            out_ref.backward()
+        grads = [0.0 if t.grad is None else t.grad.item() for t in ref]
+        worst = max(worst, abs(out_ours.data - out_ref.item()),
+                    *(abs(v.grad - g) for v, g in zip(ours, grads)))
+    return worst
+
+
+def train_mlp(cfg: Config):
+    """SGD on digits with hand-written gradients; autograd checked every step."""
+    X, y = load_digits(return_X_y=True)
+    X, y = torch.tensor(X / 16, dtype=torch.float64), torch.tensor(y)
+    perm = torch.randperm(len(X))
+    tr, te = perm[:1300], perm[1300:]
+    params = [torch.randn(64, cfg.num_hiddens, dtype=torch.float64) * (2 / 64) ** 0.5,
+              torch.zeros(cfg.num_hiddens, dtype=torch.float64),
+              torch.randn(cfg.num_hiddens, 10, dtype=torch.float64)
+              / cfg.num_hiddens**0.5,
+              torch.zeros(10, dtype=torch.float64)]
+    losses, worst = [], 0.0
+    for _ in range(cfg.num_epochs):
+        for idx in torch.randperm(len(tr)).split(cfg.batch_size):
+            Xb, yb = X[tr[idx]], y[tr[idx]]
+            O, cache = forward(Xb, params)
+            grads = backward(O, yb, cache, params)
+            leaves = [p.clone().requires_grad_(True) for p in params]
+            loss = torch.nn.functional.cross_entropy(forward(Xb, leaves)[0], yb)
+            auto = torch.autograd.grad(loss, leaves)
+            gaps = [(g - a).abs().max().item() for g, a in zip(grads, auto)]
+            worst = max(worst, *gaps)
+            params = [p - cfg.lr * g for p, g in zip(params, grads)]
+            losses.append(loss.item())
+    acc = (forward(X[te], params)[0].argmax(1) == y[te]).double().mean().item()
+    return losses, worst, acc
+
+
+def plot_graph(out: Path) -> None:
+    """The graph of L = tanh(w*x + b) with each node's value and gradient."""
+    x, w, b = Value(0.5), Value(-1.5), Value(0.8)
+    for v, name in [(x, "x"), (w, "w"), (b, "b")]:
+        v.op = name
+    z = w * x
+    s = z + b
+    L = s.tanh()
+    L.backward()
+    pos = {id(x): (0, 2), id(w): (0, 1), id(b): (0, 0), id(z): (1, 1.5),
+           id(s): (2, 0.75), id(L): (3, 0.75)}
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for node in [x, w, b, z, s, L]:
+        px, py = pos[id(node)]
+        for parent in node.parents:
+            qx, qy = pos[id(parent)]
+            ax.annotate("", (px - 0.28, py), (qx + 0.28, qy),
+                        arrowprops=dict(arrowstyle="->", color="gray"))
+        ax.text(px, py, f"{node.op}\nvalue {node.data:.3f}\ngrad {node.grad:.3f}",
+                ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round",
+                          fc="#fde9d9" if node.parents else "#cfe2f3"))
+    ax.set_xlim(-0.5, 3.5), ax.set_ylim(-0.5, 2.5), ax.axis("off")
+    ax.set_title("L = tanh(w·x + b): forward values (left→right), gradients ∂L/∂node "
+                 "(right→left)")
+    save_figure(fig, out / "graph.svg")
+
+
+def plot_loss(losses, cfg: Config, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(losses, lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("SGD step"), ax.set_ylabel("cross-entropy")
+    ax.set_title(f"2-layer MLP, hand-written backprop, {cfg.num_epochs} epochs")
+    save_figure(fig, out / "mlp_loss.svg")
+
+
+def main(cfg: Config = Config(), out: Path = Path("out/foundations-backprop")) -> dict:
+    seed_everything(cfg.seed)
+    use_style()
+    losses, worst, acc = train_mlp(cfg)
+    plot_loss(losses, cfg, out)
+    plot_graph(out)
+    return {"mlp_grad_max_err": worst, "mlp_test_acc": acc, "final_loss": losses[-1],
+            "engine_max_err": check_engine(cfg.num_exprs, cfg.seed),
+            "num_exprs": cfg.num_exprs}
