@@ -26,9 +26,14 @@ def pairs() -> list[tuple[str, str]]:
     return sorted(found.items(), key=lambda p: p[0].lower())
 
 
+def chinese_terms() -> list[str]:
+    """Each Chinese piece of the glossary: '推土机距离' from 'Wasserstein 距离（推土机距离）'."""
+    return sorted({piece for _, zh in pairs() for piece in re.split(r"[，,/、（）()\s]+", zh)
+                   if CJK.search(piece)})
+
+
 def on_startup(command, dirty):
-    words = sorted({zh for _, zh in pairs() for zh in re.split(r"[，,/、]\s*", zh)
-                    if CJK.search(zh)})
+    words = chinese_terms()
     target = ROOT / ".cache" / "jieba_user.txt"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("".join(f"{w} 1000 n\n" for w in words), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Chapter "words and attention" (docs/*/attention/): embeddings, seq2seq, beams."""

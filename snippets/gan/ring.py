@@ -1,0 +1,231 @@
+"""Eight Gaussians on a ring: mode coverage of a plain GAN and of a packed one (PacGAN).
+
+Page: gan/ring.md
+Run:  python -m snippets run gan/ring
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snippets.common import progress, save_figure, seed_everything, use_style
+
+
+@dataclass
+class Config:
+    num_modes: int = 8  # Gaussians at angles 2*pi*k/num_modes
+    radius: float = 2.0  # ring radius (VEEGAN / PacGAN setting)
+    sigma: float = 0.02  # std of each Gaussian; "high quality" = within 3 sigma
+    latent_dim: int = 2  # z ~ N(0, I)
+    num_hiddens: int = 64  # width of G and D (3 hidden ReLU layers each)
+    num_steps: int = 6000  # alternating D/G steps per run
+    batch_size: int = 128  # packed samples per D step (each holds `pack` points)
+    lr: float = 3e-3  # Adam, cosine-decayed to 0 (precise modes need a small final lr)
+    # methods compared, name -> pack (samples per discriminator input; 1 = plain GAN)
+    methods: dict = field(default_factory=lambda: {"GAN": 1, "PacGAN2": 2})
+    seeds: tuple = (0, 1, 2, 3)  # metrics are averaged over these
+    num_eval: int = 2500  # samples scored per run
+    snapshots: tuple = (200, 500, 1000, 3000, 6000)  # steps drawn in the grid (seed 0)
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> "Config":
+        return cls(num_steps=120, seeds=(0,), snapshots=(60, 120), num_hiddens=32)
+
+
+# --8<-- [start:data]
+def ring_centers(num_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """Mode k at angle 2*pi*k/num_modes. (linspace(0, 2*pi, 8) would repeat mode 0.)"""
+    angles = 2 * math.pi * torch.arange(num_modes) / num_modes
+    return radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (K, 2)
+
+
+def sample_ring(n: int, centers: torch.Tensor, sigma: float) -> torch.Tensor:
+    k = torch.randint(len(centers), (n,))  # each mode equally likely
+    return centers[k] + sigma * torch.randn(n, 2)
+# --8<-- [end:data]
+
+
+# --8<-- [start:metrics]
+def mode_coverage_scratch(X, centers, sigma):
+    """Loop version: (modes covered, share of high-quality samples)."""
+    covered, good = set(), 0
+    for x in X.tolist():
+        dists = [math.dist(x, c) for c in centers.tolist()]
+        k = min(range(len(dists)), key=dists.__getitem__)  # nearest mode
+        if dists[k] < 3 * sigma:  # high quality: within 3 sigma of it
+            good += 1
+            covered.add(k)  # a mode counts once it has one good sample
+    return len(covered), good / len(X)
+
+
+def mode_coverage(X, centers, sigma):
+    """The same numbers, vectorised."""
+    dist, nearest = torch.cdist(X, centers).min(dim=1)  # (N,), (N,)
+    good = dist < 3 * sigma
+    return len(torch.unique(nearest[good])), good.float().mean().item()
+
+
+def mode_kl(X, centers, sigma):
+    """KL(p || uniform) of the high-quality samples' mode histogram p (0 = balanced)."""
+    dist, nearest = torch.cdist(X, centers).min(dim=1)
+    counts = torch.bincount(nearest[dist < 3 * sigma], minlength=len(centers)).double()
+    if counts.sum() == 0:
+        return math.log(len(centers))  # nothing good: as bad as one mode
+    p = counts[counts > 0] / counts.sum()  # 0 * log 0 = 0
+    return float((p * torch.log(p * len(centers))).sum())
+# --8<-- [end:metrics]
+
+
+def mlp(num_in: int, num_out: int, num_hiddens: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(num_in, num_hiddens), nn.ReLU(),
+                         nn.Linear(num_hiddens, num_hiddens), nn.ReLU(),
+                         nn.Linear(num_hiddens, num_hiddens), nn.ReLU(),
+                         nn.Linear(num_hiddens, num_out))
+
+
+# --8<-- [start:pack]
+def pack_scratch(X: torch.Tensor, pack: int) -> torch.Tensor:
+    """Glue each group of `pack` consecutive samples into one row for D."""
+    rows = [torch.cat([X[i + j] for j in range(pack)]) for i in range(0, len(X), pack)]
+    return torch.stack(rows)  # (N / pack, 2 * pack)
+
+
+def pack_samples(X: torch.Tensor, pack: int) -> torch.Tensor:
+    return X.reshape(len(X) // pack, pack * X.shape[1])  # same rows, no copy
+# --8<-- [end:pack]
+
+
+# --8<-- [start:train]
+def train(cfg: Config, pack: int, seed: int, on_snapshot=None):
+    torch.manual_seed(seed)
+    centers = ring_centers(cfg.num_modes, cfg.radius)
+    G = mlp(cfg.latent_dim, 2, cfg.num_hiddens)
+    D = mlp(2 * pack, 1, cfg.num_hiddens)  # D judges `pack` samples at once
+    opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    def decay(step):  # cosine from lr down to 0
+        return 0.5 * (1 + math.cos(math.pi * step / cfg.num_steps))
+    scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_G, opt_D)]
+    bce = F.binary_cross_entropy_with_logits
+    n = cfg.batch_size * pack
+    for step in progress(range(1, cfg.num_steps + 1), desc=f"pack={pack} seed={seed}"):
+        X = pack_samples(sample_ring(n, centers, cfg.sigma), pack)
+        with torch.no_grad():
+            X_fake = pack_samples(G(torch.randn(n, cfg.latent_dim)), pack)
+        logit_real, logit_fake = D(X), D(X_fake)
+        loss_D = (bce(logit_real, torch.ones_like(logit_real))
+                  + bce(logit_fake, torch.zeros_like(logit_fake)))
+        opt_D.zero_grad(), loss_D.backward(), opt_D.step()
+        logit_fake = D(pack_samples(G(torch.randn(n, cfg.latent_dim)), pack))
+        loss_G = bce(logit_fake, torch.ones_like(logit_fake))
+        opt_G.zero_grad(), loss_G.backward(), opt_G.step()  # non-saturating loss
+        for sched in scheds:
+            sched.step()
+        if on_snapshot and step in cfg.snapshots:
+            on_snapshot(step, sample(G, cfg))
+    return G
+# --8<-- [end:train]
+
+
+def sample(G, cfg: Config) -> torch.Tensor:
+    with torch.no_grad():
+        return G(torch.randn(cfg.num_eval, cfg.latent_dim))
+
+
+def plot_grid(cfg: Config, shots: dict, seed: int, out: Path) -> None:
+    centers = ring_centers(cfg.num_modes, cfg.radius)
+    names, steps = list(shots), list(cfg.snapshots)
+    fig, axes = plt.subplots(len(names), len(steps), squeeze=False,
+                             figsize=(2.3 * len(steps), 2.4 * len(names)))
+    for r, name in enumerate(names):
+        for c, step in enumerate(steps):
+            ax, X = axes[r, c], shots[name][step]
+            modes, good = mode_coverage(X, centers, cfg.sigma)
+            ax.scatter(centers[:, 0], centers[:, 1], s=60, facecolors="none", lw=0.8,
+                       edgecolors="C1")
+            ax.scatter(X[:, 0], X[:, 1], s=1.5, alpha=0.4, rasterized=True,
+                       color="C0" if r == 0 else "C2")
+            ax.set_xlim(-2.7, 2.7), ax.set_ylim(-2.7, 2.7), ax.set_aspect("equal")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{name}, step {step}\n{modes}/{cfg.num_modes} modes, "
+                         f"{good:.0%} HQ", fontsize=8)
+    fig.suptitle(f"samples over training (seed {seed}; circles: the modes)",
+                 fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, out / "samples_grid.png")
+
+
+def plot_final(cfg: Config, finals: dict, out: Path) -> None:
+    """Final samples of every run: one column per seed, one row per method."""
+    centers = ring_centers(cfg.num_modes, cfg.radius)
+    names = list(finals)
+    fig, axes = plt.subplots(len(names), len(cfg.seeds), squeeze=False,
+                             figsize=(3.2 * len(cfg.seeds), 2.6 * len(names)))
+    for r, name in enumerate(names):
+        for c, X in enumerate(finals[name]):
+            ax = axes[r, c]
+            _, nearest = torch.cdist(X, centers).min(dim=1)
+            counts = torch.bincount(nearest, minlength=cfg.num_modes).numpy()
+            modes, good = mode_coverage(X, centers, cfg.sigma)
+            kl = mode_kl(X, centers, cfg.sigma)
+            colour = "C0" if r == 0 else "C2"  # plain GAN blue, the fix green
+            ax.bar(np.arange(cfg.num_modes), counts / len(X), color=colour)
+            ax.axhline(1 / cfg.num_modes, color="C1", lw=1, ls="--")
+            ax.set_ylim(0, 0.55), ax.set_xticks(range(cfg.num_modes))
+            ax.set_title(f"{name}, seed {cfg.seeds[c]}: {modes} modes, {good:.0%} HQ,"
+                         f" KL {kl:.2f}", fontsize=8)
+            ax.set_xlabel("nearest mode k", fontsize=8)
+        axes[r, 0].set_ylabel("share of samples")
+    fig.tight_layout()
+    save_figure(fig, out / "mode_histograms.svg")
+
+
+def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
+    seed_everything(cfg.seed)
+    use_style()
+    centers = ring_centers(cfg.num_modes, cfg.radius)
+    shots, finals, metrics = {}, {}, {}
+    for name, pack in cfg.methods.items():
+        shots[name], finals[name], modes, goods, kls, secs = {}, [], [], [], [], []
+        for seed in cfg.seeds:
+            shots[name][seed] = {}
+            start = time.process_time()
+            G = train(cfg, pack, seed, on_snapshot=shots[name][seed].__setitem__)
+            secs.append(time.process_time() - start)
+            # score the samples drawn in the grid's last column, if there is one
+            X = shots[name][seed].get(cfg.num_steps, None)
+            X = sample(G, cfg) if X is None else X
+            finals[name].append(X)
+            m, g = mode_coverage(X, centers, cfg.sigma)
+            modes.append(m), goods.append(g), kls.append(mode_kl(X, centers, cfg.sigma))
+        key = name.lower()
+        metrics.update({f"{key}_modes": float(np.mean(modes)),
+                        f"{key}_modes_min": float(np.min(modes)),
+                        f"{key}_hq": float(np.mean(goods)),
+                        f"{key}_hq_min": float(np.min(goods)),
+                        f"{key}_kl": float(np.mean(kls)),
+                        f"{key}_kl_max": float(np.max(kls)),
+                        f"{key}_cpu_s_per_run": float(np.mean(secs))})
+    # draw the seed on which the first method (the plain GAN) covered the fewest modes
+    first = list(cfg.methods)[0]
+    worst = min(range(len(cfg.seeds)),
+                key=lambda i: mode_coverage(finals[first][i], centers, cfg.sigma))
+    seed = cfg.seeds[worst]
+    plot_grid(cfg, {n: shots[n][seed] for n in shots}, seed, out)
+    plot_final(cfg, finals, out)
+    X_real = sample_ring(cfg.num_eval, centers, cfg.sigma)  # a perfect G's score
+    real_modes, real_good = mode_coverage(X_real, centers, cfg.sigma)
+    metrics.update({"num_seeds": len(cfg.seeds), "grid_seed": cfg.seeds[worst],
+                    "real_hq": real_good, "real_modes": real_modes,
+                    "real_kl": mode_kl(X_real, centers, cfg.sigma)})
+    return metrics

@@ -1,0 +1,1 @@
+"""Reinforcement learning (docs/*/rl/): returns, Q-learning, SARSA, REINFORCE, DQN."""

@@ -1,0 +1,1 @@
+"""Recurrent networks: RNN, BPTT, LSTM, GRU, sequence outputs (docs/*/rnn/)."""

@@ -1,0 +1,51 @@
+"""Reference tests for snippets/gan/without_adversary.py
+(page: gan/without-adversary.md)."""
+
+import torch
+import torch.nn.functional as F
+
+from snippets.gan.ring import ring_centers, sample_ring
+from snippets.gan.without_adversary import (ascend_scratch, ascend_torch, fit_gaussian,
+                                            mlp, share_ratio, spread_ratio)
+
+C = ring_centers()
+
+
+def test_fit_gaussian_matches_torch():
+    torch.manual_seed(0)
+    mix = torch.tensor([[2.0, 0, 0], [1, 1, 0], [0, 0.5, 3]])
+    codes = torch.randn(500, 3) @ mix + 1
+    mean, cov = fit_gaussian(codes)
+    torch.testing.assert_close(mean, codes.mean(0))
+    torch.testing.assert_close(cov, torch.cov(codes.T))
+
+
+def test_scratch_ascent_equals_sgd_on_the_input():
+    torch.manual_seed(0)
+    D = mlp(2, 1, 16)
+    X0 = 3 * torch.randn(50, 2)  # far away too: the clip is active there
+    before = [p.clone() for p in D.parameters()]
+    X1 = ascend_scratch(D, X0, 25, 0.05)
+    torch.testing.assert_close(X1, ascend_torch(D, X0, 25, 0.05))
+    assert not torch.allclose(X1, X0)  # the input moved ...
+    for p, q in zip(D.parameters(), before):
+        assert torch.equal(p, q)  # ... the weights did not
+
+
+def test_ascent_raises_log_D_and_steps_are_bounded():
+    torch.manual_seed(1)
+    D = mlp(2, 1, 16)
+    X0 = torch.randn(40, 2)
+    X1, path = ascend_scratch(D, X0, 10, 0.01, keep_path=True)
+    with torch.no_grad():
+        assert F.logsigmoid(D(X1)).sum() > F.logsigmoid(D(X0)).sum()
+    assert path.shape == (11, 40, 2)
+    assert (path[1:] - path[:-1]).norm(dim=2).max() <= 0.01 + 1e-6
+
+
+def test_spread_and_share_on_hand_made_sets():
+    torch.manual_seed(0)
+    assert spread_ratio(C.repeat(5, 1), C, 0.02) == 0.0  # all on the peak: no variety
+    assert abs(spread_ratio(sample_ring(20000, C, 0.02), C, 0.02) - 1) < 0.05
+    X = torch.cat([C[0].repeat(6, 1), C[1:].repeat(2, 1)])  # 6 at mode 0, 2 elsewhere
+    assert share_ratio(X, C) == 3.0

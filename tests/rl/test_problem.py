@@ -1,0 +1,43 @@
+"""Discounted returns on hand-computed cases; loop and matrix forms agree."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from snippets.rl.problem import (discounted_returns, discounted_returns_matrix,
+                                 exact_values)
+
+
+@pytest.mark.parametrize("rewards, gamma, expected", [
+    ([1.0, 2.0, 3.0], 0.5, [2.75, 3.5, 3.0]),  # 3; 2 + 0.5*3; 1 + 0.5*3.5
+    ([0.0, 0.0, 1.0], 0.9, [0.81, 0.9, 1.0]),  # one reward at the end, discounted back
+    ([-1.0, -1.0, -1.0, -1.0], 1.0, [-4.0, -3.0, -2.0, -1.0]),  # -1 per step (cliff)
+    ([5.0], 0.99, [5.0]),
+])
+def test_discounted_returns_by_hand(rewards, gamma, expected):
+    assert discounted_returns(rewards, gamma) == pytest.approx(expected)
+
+
+def test_return_counts_only_future_rewards():
+    # common mistake: adding the rewards already collected before step t
+    assert discounted_returns([5.0, 0.0, 1.0], 1.0)[1] == pytest.approx(1.0)
+
+
+def test_matrix_form_equals_loop_for_a_batch():
+    r = torch.randn(4, 30, dtype=torch.float64)
+    loop = torch.tensor([discounted_returns(row.tolist(), 0.95) for row in r],
+                        dtype=torch.float64)
+    torch.testing.assert_close(discounted_returns_matrix(r, 0.95), loop)
+    torch.testing.assert_close(discounted_returns_matrix(r[0], 0.95), loop[0])
+
+
+def test_exact_values_solve_the_bellman_equation():
+    env = gym.make("FrozenLake-v1", is_slippery=True)
+    V = exact_values(env, 0.9)
+    P = env.unwrapped.P
+    backup = [sum(p * (r + (0 if t else 0.9 * V[s2])) / 4
+                  for a in range(4) for p, s2, r, t in P[s][a]) for s in range(16)]
+    np.testing.assert_allclose(V, backup, atol=1e-12)
+    assert V[15] == 0 and V[5] == 0  # goal and hole: nothing comes after
+    assert V[14] > V[10] > V[0] > 0  # credit grows towards the goal
