@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install serve build test bench clean
+.PHONY: install serve edit build test bench clean
 
 install: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): requirements.txt
 
 serve: install  ## build (running changed demos) and serve with live reload at :8000
 	$(BIN)/mkdocs serve --strict --livereload -a 127.0.0.1:8000
+
+edit: install  ## for writing notes: rebuild only the changed page on save (not strict)
+	$(BIN)/mkdocs serve --dirty --no-strict --livereload -a 127.0.0.1:8000
 
 build: install  ## the static site into site/
 	$(BIN)/mkdocs build --strict

@@ -37,8 +37,11 @@ entries: dict[str, Path] = {}  # demo name -> its cached outputs, for this build
 def on_pre_build(config):
     try:
         preset = registry.preset()
-        found = (registry.ensure_all(preset, TIMEOUT, log=log.info) if EXECUTE
-                 else registry.cached_entries(preset))
+        found = (
+            registry.ensure_all(preset, TIMEOUT, log=log.info)
+            if EXECUTE
+            else registry.cached_entries(preset)
+        )
     except registry.DemoError as err:
         raise PluginError(str(err)) from None
     entries.clear()
@@ -60,11 +63,15 @@ def on_page_markdown(markdown, page, config, files):
             log.warning(f"{page.file.src_uri}: demo {name} skipped by DLNOTES_ONLY")
             return "?"
         if name not in entries:
-            raise PluginError(f"{page.file.src_uri}: metric() names unknown demo {name!r}")
+            raise PluginError(
+                f"{page.file.src_uri}: metric() names unknown demo {name!r}"
+            )
         metrics = json.loads((entries[name] / "metrics.json").read_text())
         if key not in metrics:
-            raise PluginError(f"{page.file.src_uri}: demo {name} has no metric {key!r}; "
-                              f"it has {sorted(metrics)}")
+            raise PluginError(
+                f"{page.file.src_uri}: demo {name} has no metric {key!r}; "
+                f"it has {sorted(metrics)}"
+            )
         return format(metrics[key], fmt)
 
     return METRIC.sub(substitute, markdown)
@@ -73,4 +80,3 @@ def on_page_markdown(markdown, page, config, files):
 def _skipped(name: str) -> bool:
     only = os.environ.get("DLNOTES_ONLY")
     return bool(only) and name.split("/")[0] not in only.split(",")
-

@@ -28,8 +28,14 @@ def pairs() -> list[tuple[str, str]]:
 
 def chinese_terms() -> list[str]:
     """Each Chinese piece of the glossary: '推土机距离' from 'Wasserstein 距离（推土机距离）'."""
-    return sorted({piece for _, zh in pairs() for piece in re.split(r"[，,/、（）()\s]+", zh)
-                   if CJK.search(piece)})
+    return sorted(
+        {
+            piece
+            for _, zh in pairs()
+            for piece in re.split(r"[，,/、（）()\s]+", zh)
+            if CJK.search(piece)
+        }
+    )
 
 
 def on_startup(command, dirty):
@@ -43,6 +49,10 @@ def on_page_markdown(markdown, page, config, files):
     if "<!-- glossary -->" not in markdown:
         return markdown
     english = page.file.src_uri.startswith("en/")
-    head = "| English | 中文 |\n|---|---|\n" if english else "| 中文 | English |\n|---|---|\n"
+    head = (
+        "| English | 中文 |\n|---|---|\n"
+        if english
+        else "| 中文 | English |\n|---|---|\n"
+    )
     rows = [f"| {en} | {zh} |" if english else f"| {zh} | {en} |" for en, zh in pairs()]
     return markdown.replace("<!-- glossary -->", head + "\n".join(rows))

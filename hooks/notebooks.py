@@ -30,13 +30,17 @@ sys.path.insert(0, str(ROOT))
 from snippets import registry  # noqa: E402
 
 TEXT = {
-    "zh": ("这个 notebook 由构建从 `{module}` 生成，图和指标来自构建时的那次运行。"
-           "在仓库根目录运行整个演示：`python -m snippets run {name}`。"
-           "讲解见正文页面：[{title}](../../{page_url})。"),
-    "en": ("The build generated this notebook from `{module}`; the figures and metrics come "
-           "from the run the build made. Run the whole demo from the repository root: "
-           "`python -m snippets run {name}`. The explanation is on the page "
-           "[{title}](../../{page_url})."),
+    "zh": (
+        "这个 notebook 由构建从 `{module}` 生成，图和指标来自构建时的那次运行。"
+        "在仓库根目录运行整个演示：`python -m snippets run {name}`。"
+        "讲解见正文页面：[{title}](../../{page_url})。"
+    ),
+    "en": (
+        "The build generated this notebook from `{module}`; the figures and metrics come "
+        "from the run the build made. Run the whole demo from the repository root: "
+        "`python -m snippets run {name}`. The explanation is on the page "
+        "[{title}](../../{page_url})."
+    ),
 }
 
 
@@ -46,13 +50,17 @@ def _language(config) -> str:
 
 def on_pre_build(config):
     plugin = config.plugins["mkdocs-jupyter"]
-    plugin.config["cache_dir"] = str(ROOT / ".cache" / "mkdocs-jupyter" / _language(config))
+    plugin.config["cache_dir"] = str(
+        ROOT / ".cache" / "mkdocs-jupyter" / _language(config)
+    )
 
 
 def _page_of(source: str, module: str) -> str:
     match = re.search(r"^Page:\s*(\S+\.md)\s*$", source, re.M)
     if not match:
-        raise PluginError(f"{module}: its docstring must name its page ('Page: part/x.md')")
+        raise PluginError(
+            f"{module}: its docstring must name its page ('Page: part/x.md')"
+        )
     return match.group(1)
 
 
@@ -73,8 +81,10 @@ def _code_cells(source: str) -> list[str]:
     cells: list[str] = []
     previous_import = False
     for node in body:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        text = "\n".join(lines[start - 1:node.end_lineno]).strip()
+        start = min(
+            [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
+        )
+        text = "\n".join(lines[start - 1 : node.end_lineno]).strip()
         is_import = isinstance(node, (ast.Import, ast.ImportFrom))
         if is_import and previous_import:
             cells[-1] += "\n" + text
@@ -95,8 +105,13 @@ def _outputs(entry: Path) -> list:
             continue
         outputs.append(nbformat.v4.new_output("display_data", data=data))
     metrics = json.loads((entry / "metrics.json").read_text())
-    outputs.append(nbformat.v4.new_output("execute_result", execution_count=1,
-                                          data={"text/plain": json.dumps(metrics, indent=1)}))
+    outputs.append(
+        nbformat.v4.new_output(
+            "execute_result",
+            execution_count=1,
+            data={"text/plain": json.dumps(metrics, indent=1)},
+        )
+    )
     return outputs
 
 
@@ -105,18 +120,31 @@ def write_notebook(name: str, entry: Path, lang: str, target: Path) -> None:
     source = module_path.read_text(encoding="utf-8")
     page = _page_of(source, name)
     title = _title(lang, page)
-    intro = TEXT[lang].format(module=f"snippets/{name}.py", name=name, title=title,
-                              page_url=page.removesuffix(".md") + "/")
+    intro = TEXT[lang].format(
+        module=f"snippets/{name}.py",
+        name=name,
+        title=title,
+        page_url=page.removesuffix(".md") + "/",
+    )
     docstring = ast.get_docstring(ast.parse(source)) or ""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells.append(nbformat.v4.new_markdown_cell(f"# {title} · notebook\n\n{intro}"))
     nb.cells.append(nbformat.v4.new_markdown_cell(f"```text\n{docstring}\n```"))
     nb.cells += [nbformat.v4.new_code_cell(code) for code in _code_cells(source)]
-    run = nbformat.v4.new_code_cell("metrics = main(Config())\nmetrics", execution_count=1)
+    run = nbformat.v4.new_code_cell(
+        "metrics = main(Config())\nmetrics", execution_count=1
+    )
     run.outputs = _outputs(entry)
     nb.cells.append(run)
+    for number, cell in enumerate(nb.cells):
+        cell.id = (
+            f"cell-{number}"  # nbformat's ids are random: they would defeat every cache
+        )
     text = nbformat.writes(nb)
     if not target.is_file() or target.read_text(encoding="utf-8") != text:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +180,22 @@ def on_post_page(output, page, config):
     """nbconvert's template loads MathJax and mermaid from CDNs; this site serves KaTeX."""
     if getattr(page, "nb_url", None):
         output = re.sub(r'<script src="">\s*</script>', "", output)
-        output = re.sub(r'<script type="text/x-mathjax-config">.*?</script>', "", output, flags=re.S)
-        output = re.sub(r'<script type="module">(?:(?!</script>).)*?mermaid.*?</script>', "",
-                        output, flags=re.S)
+        output = re.sub(
+            r'<script type="text/x-mathjax-config">.*?</script>', "", output, flags=re.S
+        )
+        output = re.sub(
+            r'<script type="module">(?:(?!</script>).)*?mermaid.*?</script>',
+            "",
+            output,
+            flags=re.S,
+        )
     return output
+
+
+@event_priority(100)  # before the search plugin indexes the page
+def on_page_context(context, page, config, nav):
+    """Notebook pages mirror the code of a content page: keep them out of the search index
+    (their HTML is megabytes of styles and images; indexing them doubled the build time)."""
+    if getattr(page, "nb_url", None):
+        page.meta["search"] = {"exclude": True}
+    return context

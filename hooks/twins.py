@@ -14,10 +14,15 @@ from mkdocs.exceptions import PluginError
 def on_pre_build(config):
     docs = Path(config.docs_dir)
     languages = [lang.locale for lang in config.plugins["i18n"].config.languages]
-    pages = {lang: {p.relative_to(docs / lang) for p in (docs / lang).rglob("*.md")}
-             for lang in languages}
+    pages = {
+        lang: {p.relative_to(docs / lang) for p in (docs / lang).rglob("*.md")}
+        for lang in languages
+    }
     everything = set().union(*pages.values())
-    missing = [f"docs/{lang}/{page}" for lang in languages
-               for page in sorted(everything - pages[lang])]
+    missing = [
+        f"docs/{lang}/{page}"
+        for lang in languages
+        for page in sorted(everything - pages[lang])
+    ]
     if missing:
         raise PluginError("pages without their twin (add them): " + ", ".join(missing))

@@ -29,13 +29,18 @@ NOTE = ROOT / "docs" / "zh" / "cnn" / "convolution.md"
 
 def timed_build(env: dict, site: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
-                   cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     return time.perf_counter() - start
 
 
 def touched(path: Path):
     """Context: the note gets one more blank line, and is restored afterwards."""
+
     class Touch:
         def __enter__(self):
             self.text = path.read_text(encoding="utf-8")
@@ -47,11 +52,24 @@ def touched(path: Path):
     return Touch()
 
 
-def live_reload_seconds(env: dict, port: int = 8765) -> float:
+def live_reload_seconds(env: dict, flags: list[str], port: int = 8765) -> float:
     """Seconds from saving a note to ``mkdocs serve`` reloading the browser."""
-    proc = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}",
-                             "--livereload"], cwd=ROOT, env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "serve",
+            "-a",
+            f"127.0.0.1:{port}",
+            "--livereload",
+            *flags,
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stderr:
             if "Serving on" in line:
@@ -60,7 +78,9 @@ def live_reload_seconds(env: dict, port: int = 8765) -> float:
         with touched(NOTE):
             start = time.perf_counter()
             for line in proc.stderr:
-                if re.search(r"Reloading browsers|Build complete|Documentation built", line):
+                if re.search(
+                    r"Reloading browsers|Build complete|Documentation built", line
+                ):
                     return time.perf_counter() - start
     finally:
         proc.terminate()
@@ -69,8 +89,9 @@ def live_reload_seconds(env: dict, port: int = 8765) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", choices=["real", "tiny"], default="real")
     args = parser.parse_args()
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", DLNOTES_PRESET=args.preset)
@@ -83,19 +104,30 @@ def main() -> int:
     results["demos_off_s"] = timed_build(dict(env, DLNOTES_DEMOS="off"), site)
     with touched(NOTE):
         results["touched_note_build_s"] = timed_build(env, site)
-    results["touched_note_live_reload_s"] = live_reload_seconds(env)
-    results["demos"] = {name: json.loads((entry / "metrics.json").read_text())
-                        for name, entry in cached_entries(args.preset).items()}
+    results["touched_note_live_reload_s"] = live_reload_seconds(env, [])  # make serve
+    results["touched_note_dirty_reload_s"] = live_reload_seconds(  # make edit
+        env, ["--dirty", "--no-strict"]
+    )
+    results["demos"] = {
+        name: json.loads((entry / "metrics.json").read_text())
+        for name, entry in cached_entries(args.preset).items()
+    }
 
     print(f"\nbench ({args.preset} presets, {results['cores']} cores)")
-    for key, goal in [("cold_s", "≤ 600"), ("warm_s", f"≤ {1.2 * results['demos_off_s']:.1f}"),
-                      ("demos_off_s", ""), ("touched_note_build_s", ""),
-                      ("touched_note_live_reload_s", "≤ 5")]:
+    for key, goal in [
+        ("cold_s", "≤ 600"),
+        ("warm_s", f"≤ {1.2 * results['demos_off_s']:.1f}"),
+        ("demos_off_s", ""),
+        ("touched_note_build_s", ""),
+        ("touched_note_live_reload_s", "≤ 5"),
+        ("touched_note_dirty_reload_s", "≤ 5 (make edit)"),
+    ]:
         print(f"  {key:28s} {results[key]:8.1f} s   {goal}")
     print(f"\n  {'demo':28s} {'wall s':>8s} {'cpu s':>8s}  metrics")
     for name, metrics in results["demos"].items():
-        rest = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
-                         if k not in ("wall_s", "cpu_s"))
+        rest = ", ".join(
+            f"{k}={v:.4g}" for k, v in metrics.items() if k not in ("wall_s", "cpu_s")
+        )
         print(f"  {name:28s} {metrics['wall_s']:8.1f} {metrics['cpu_s']:8.1f}  {rest}")
     out = ROOT / "build" / "bench.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True))

@@ -1,8 +1,8 @@
 """Command line for the demos.
 
-    python -m snippets                          # list the demos
-    python -m snippets run cnn/convolution      # run one at its real preset
-    python -m snippets run convolution --tiny --out /tmp/conv
+python -m snippets                          # list the demos
+python -m snippets run cnn/convolution      # run one at its real preset
+python -m snippets run convolution --tiny --out /tmp/conv
 """
 
 from __future__ import annotations
@@ -16,19 +16,30 @@ from snippets.registry import DemoError, discover, resolve, run_in_process
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snippets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m snippets",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run one demo and print its metrics as JSON")
     run.add_argument("name", help="demo name, e.g. cnn/convolution or convolution")
-    run.add_argument("--tiny", action="store_true", help="the seconds-long smoke preset")
-    run.add_argument("--out", type=Path, default=None, help="where figures go (out/<name>)")
+    run.add_argument(
+        "--tiny", action="store_true", help="the seconds-long smoke preset"
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="where figures go (out/<name>)"
+    )
     args = parser.parse_args(argv)
 
     if args.command is None:
         for name, demo in discover().items():
-            doc = (demo.path.read_text(encoding="utf-8").split('"""')[1].strip()
-                   .splitlines()[0])
+            doc = (
+                demo.path.read_text(encoding="utf-8")
+                .split('"""')[1]
+                .strip()
+                .splitlines()[0]
+            )
             print(f"{name:28s} {doc}")
         return 0
     try:

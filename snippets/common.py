@@ -50,23 +50,25 @@ def use_style() -> None:
             "axes.spines.top": False,
             "axes.spines.right": False,
             "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
-            "svg.hashsalt": "dl-notes",  # stable SVG ids, so rebuilds give the same bytes
+            "svg.hashsalt": "dl-notes",  # stable SVG ids: rebuilds give equal bytes
         }
     )
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Save ``fig`` as PNG or SVG with no timestamps, so the same run gives the same bytes."""
+    """Save ``fig`` as PNG or SVG without timestamps: the same run, the same bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"Software": None} if path.suffix == ".png" else {"Date": None, "Creator": None}
+    metadata = (
+        {"Software": None} if path.suffix == ".png" else {"Date": None, "Creator": None}
+    )
     fig.savefig(path, bbox_inches="tight", metadata=metadata)
     plt.close(fig)
     return path
 
 
 def progress(iterable, **kwargs):
-    """A progress bar on stderr for ``python -m snippets run``; silent inside the build."""
+    """A progress bar on stderr for ``python -m snippets run``; silent in the build."""
     from tqdm.auto import tqdm
 
     quiet = os.environ.get("DLNOTES_QUIET") == "1" or not sys.stderr.isatty()

@@ -60,7 +60,9 @@ def discover() -> dict[str, Demo]:
         if path.name.startswith("_") or (only and path.parent.name not in only):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+        names = {
+            n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))
+        }
         if {"Config", "main"} <= names:
             name = f"{path.parent.name}/{path.stem}"
             demos[name] = Demo(name, path)
@@ -68,7 +70,7 @@ def discover() -> dict[str, Demo]:
 
 
 def resolve(name: str) -> Demo:
-    """A demo by full name (``cnn/convolution``), by topic alone if unique, or by path."""
+    """A demo by name (``cnn/convolution``), by topic alone if unique, or by path."""
     path = Path(name)
     if path.suffix == ".py" and path.is_file():
         return Demo(f"{path.parent.name}/{path.stem}", path.resolve())
@@ -101,7 +103,10 @@ def _local_imports(path: Path) -> set[Path]:
                 if not mod.startswith("snippets"):
                     continue
                 rel = Path(*mod.split(".")[1:])
-                for candidate in (PACKAGE / rel).with_suffix(".py"), PACKAGE / rel / "__init__.py":
+                for candidate in (
+                    (PACKAGE / rel).with_suffix(".py"),
+                    PACKAGE / rel / "__init__.py",
+                ):
                     if candidate.is_file():
                         todo.append(candidate)
     return seen
@@ -118,7 +123,7 @@ def versions() -> dict[str, str]:
 
 
 def cache_key(demo: Demo, preset: str) -> str:
-    """Hash of the demo module, the snippets modules it imports, pinned versions, preset."""
+    """Hash of the module, the snippets modules it imports, pinned versions, preset."""
     h = hashlib.sha256()
     for path in sorted(_local_imports(demo.path)):
         h.update(path.name.encode())
@@ -146,13 +151,15 @@ def entry_dir(demo: Demo, preset: str, key: str) -> Path:
 
 def latest_entry(demo: Demo, preset: str) -> Path | None:
     """The newest cached run of ``demo`` at ``preset``, whatever its key."""
-    entries = sorted((cache_root() / demo.slug).glob(f"{preset}-*/metrics.json"),
-                     key=lambda p: p.stat().st_mtime)
+    entries = sorted(
+        (cache_root() / demo.slug).glob(f"{preset}-*/metrics.json"),
+        key=lambda p: p.stat().st_mtime,
+    )
     return entries[-1].parent if entries else None
 
 
 def run_in_process(name: str, tiny: bool, out: Path) -> dict:  # name or path
-    """Import the demo, run ``main`` at the chosen preset, check and save its results."""
+    """Import the demo, run ``main`` at the chosen preset, check and save results."""
     demo = resolve(name)
     spec = importlib.util.spec_from_file_location(demo.module, demo.path)
     module = importlib.util.module_from_spec(spec)
@@ -163,8 +170,11 @@ def run_in_process(name: str, tiny: bool, out: Path) -> dict:  # name or path
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     metrics = dict(module.main(cfg, out))
     wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
-    bad = {k: v for k, v in metrics.items()
-           if not isinstance(v, (int, float)) or not math.isfinite(v)}
+    bad = {
+        k: v
+        for k, v in metrics.items()
+        if not isinstance(v, (int, float)) or not math.isfinite(v)
+    }
     if bad:
         raise DemoError(f"{demo.name}: metrics must be finite numbers, got {bad}")
     if not any(p.suffix in FIGURE_SUFFIXES for p in out.iterdir()):
@@ -174,18 +184,26 @@ def run_in_process(name: str, tiny: bool, out: Path) -> dict:  # name or path
     return metrics
 
 
-def _run_subprocess(demo: Demo, preset: str, key: str, threads: int, timeout: float) -> Path:
+def _run_subprocess(
+    demo: Demo, preset: str, key: str, threads: int, timeout: float
+) -> Path:
     target = entry_dir(demo, preset, key)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{preset}-", dir=target.parent))
     cmd = [sys.executable, "-m", "snippets", "run", str(demo.path), "--out", str(tmp)]
     if preset == "tiny":
         cmd.append("--tiny")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               DLNOTES_QUIET="1", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        DLNOTES_QUIET="1",
+        PYTHONPATH=str(ROOT),
+    )
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DemoError(f"demo {demo.name} timed out after {timeout:.0f} s") from None
@@ -193,7 +211,9 @@ def _run_subprocess(demo: Demo, preset: str, key: str, threads: int, timeout: fl
         shutil.rmtree(tmp, ignore_errors=True)
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise DemoError(f"demo {demo.name} failed (exit {proc.returncode}):\n{tail}")
-    for old in target.parent.glob(f"{preset}-*"):  # one entry per preset: the current one
+    for old in target.parent.glob(
+        f"{preset}-*"
+    ):  # one entry per preset: the current one
         if old.is_dir() and old != target:
             shutil.rmtree(old, ignore_errors=True)
     try:
@@ -204,19 +224,27 @@ def _run_subprocess(demo: Demo, preset: str, key: str, threads: int, timeout: fl
 
 
 def ensure_all(preset: str, timeout: float = 600, log=print) -> dict[str, Path]:
-    """Run every demo whose key is not cached (in parallel); return each demo's entry."""
+    """Run every demo whose key is not cached, in parallel; return every entry."""
     demos = discover()
     keys = {name: cache_key(demo, preset) for name, demo in demos.items()}
     entries = {name: entry_dir(demos[name], preset, key) for name, key in keys.items()}
-    pending = [name for name, path in entries.items() if not (path / "metrics.json").is_file()]
+    pending = [
+        name for name, path in entries.items() if not (path / "metrics.json").is_file()
+    ]
     if pending:
         jobs = max(1, min(len(pending), os.cpu_count() or 1))
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        log(f"demos: running {len(pending)} of {len(demos)} ({preset} preset, "
-            f"{jobs} at a time): {', '.join(pending)}")
+        log(
+            f"demos: running {len(pending)} of {len(demos)} ({preset} preset, "
+            f"{jobs} at a time): {', '.join(pending)}"
+        )
         with ThreadPoolExecutor(jobs) as pool:
-            futures = {name: pool.submit(_run_subprocess, demos[name], preset, keys[name],
-                                         threads, timeout) for name in pending}
+            futures = {
+                name: pool.submit(
+                    _run_subprocess, demos[name], preset, keys[name], threads, timeout
+                )
+                for name in pending
+            }
             errors = []
             for name, future in futures.items():
                 try:
@@ -238,7 +266,9 @@ def cached_entries(preset: str) -> dict[str, Path]:
     for name, demo in discover().items():
         entry = latest_entry(demo, preset)
         if entry is None:
-            raise DemoError(f"demo {name} has never run at the {preset} preset; "
-                            "build once with demo execution on")
+            raise DemoError(
+                f"demo {name} has never run at the {preset} preset; "
+                "build once with demo execution on"
+            )
         found[name] = entry
     return found

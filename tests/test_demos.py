@@ -19,7 +19,9 @@ def test_tiny_run_writes_the_same_figures_twice_and_finite_metrics(name, tmp_pat
     assert metrics and all(math.isfinite(v) for v in metrics.values())
     figures = sorted(p.name for p in first.iterdir() if p.suffix in {".png", ".svg"})
     assert figures and all((first / f).stat().st_size > 1000 for f in figures)
-    run_in_process(name, tiny=True, out=second)  # a rebuild must not change a single byte
+    run_in_process(
+        name, tiny=True, out=second
+    )  # a rebuild must not change a single byte
     for figure in figures:
         assert (first / figure).read_bytes() == (second / figure).read_bytes(), figure
 
@@ -27,20 +29,41 @@ def test_tiny_run_writes_the_same_figures_twice_and_finite_metrics(name, tmp_pat
 @pytest.mark.parametrize("name", DEMOS)
 def test_demo_links_its_page_in_both_languages(name):
     source = discover()[name].path.read_text(encoding="utf-8")
-    page = next(line.split(":", 1)[1].strip() for line in source.splitlines()
-                if line.startswith("Page:"))
+    page = next(
+        line.split(":", 1)[1].strip()
+        for line in source.splitlines()
+        if line.startswith("Page:")
+    )
     for lang in ("zh", "en"):
         text = (ROOT / "docs" / lang / page).read_text(encoding="utf-8")
         assert f"snippets/{name}.py" in text, f"docs/{lang}/{page} must name its module"
 
 
 def test_cli_lists_and_runs_a_demo(tmp_path):
-    listing = subprocess.run([sys.executable, "-m", "snippets"], cwd=ROOT, text=True,
-                             capture_output=True, check=True).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "snippets"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
     assert all(name in listing for name in DEMOS)
-    run = subprocess.run([sys.executable, "-m", "snippets", "run", "convolution", "--tiny",
-                          "--out", str(tmp_path)], cwd=ROOT, text=True, capture_output=True,
-                         check=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snippets",
+            "run",
+            "convolution",
+            "--tiny",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
     metrics = json.loads(run.stdout.strip().splitlines()[-1])
     assert metrics["wall_s"] > 0 and (tmp_path / "metrics.json").is_file()
 
@@ -50,8 +73,10 @@ def _fake_demo(tmp_path, monkeypatch, body):
 
     path = tmp_path / "broken" / "boom.py"
     path.parent.mkdir()
-    path.write_text("class Config:\n    @classmethod\n    def tiny(cls):\n        return cls()\n"
-                    f"\ndef main(cfg, out):\n    {body}\n")
+    path.write_text(
+        "class Config:\n    @classmethod\n    def tiny(cls):\n        return cls()\n"
+        f"\ndef main(cfg, out):\n    {body}\n"
+    )
     demo = registry.Demo("broken/boom", path)
     monkeypatch.setenv("DLNOTES_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(registry, "discover", lambda: {demo.name: demo})

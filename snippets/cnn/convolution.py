@@ -1,4 +1,4 @@
-"""Convolution from scratch: kernel flip, classic kernels on a real image, padding and stride.
+"""Convolution from scratch: kernel flip, classic kernels on a photo, padding, stride.
 
 Page: cnn/convolution.md
 Run:  python -m snippets run cnn/convolution
@@ -34,7 +34,9 @@ class Config:
 KERNELS = {
     "blur": torch.full((3, 3), 1 / 9),
     "sharpen": torch.tensor([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
-    "sobel_x": torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]),  # responds to vertical edges
+    "sobel_x": torch.tensor(
+        [[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+    ),  # responds to vertical edges
     "sobel_y": torch.tensor([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]),  # horizontal edges
 }
 # --8<-- [end:kernels]
@@ -42,7 +44,9 @@ KERNELS = {
 
 def load_gray(cfg: Config) -> torch.Tensor:
     """The sample photo as a (H, W) float tensor in [0, 1]."""
-    rgb = torch.from_numpy(load_sample_image(cfg.image).copy()).float() / 255  # (H, W, 3)
+    rgb = (
+        torch.from_numpy(load_sample_image(cfg.image).copy()).float() / 255
+    )  # (H, W, 3)
     gray = rgb @ torch.tensor([0.299, 0.587, 0.114])  # luma
     step = max(1, round(gray.shape[0] / cfg.image_height))
     return gray[::step, ::step].contiguous()
@@ -55,13 +59,15 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     Y = torch.zeros(X.shape[0] - h + 1, X.shape[1] - w + 1)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
     return Y
 
 
 def conv2d_math(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Convolution as mathematicians define it: flip K in both axes, then correlate."""
     return corr2d(X, torch.flip(K, dims=(0, 1)))
+
+
 # --8<-- [end:corr2d]
 
 
@@ -69,6 +75,8 @@ def conv2d_math(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 def output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
     """Length of the output along one axis: floor((n + 2p - k) / s) + 1."""
     return (n + 2 * padding - k) // stride + 1
+
+
 # --8<-- [end:output_size]
 
 
@@ -84,12 +92,14 @@ def conv2d(X, W, b=None, stride=1, padding=0):
     for i in range(H_out):
         for j in range(W_out):
             r, c = i * stride, j * stride
-            patch = X[:, :, r:r + k_h, c:c + k_w]  # (N, C_in, k_h, k_w)
+            patch = X[:, :, r : r + k_h, c : c + k_w]  # (N, C_in, k_h, k_w)
             # every filter sees every input channel: sum over C_in, k_h, k_w
             Y[:, :, i, j] = torch.einsum("nchw,ochw->no", patch, W)
     if b is not None:
         Y = Y + b.view(1, C_out, 1, 1)
     return Y  # (N, C_out, H_out, W_out)
+
+
 # --8<-- [end:conv2d]
 
 
@@ -111,14 +121,17 @@ def check_against_torch(cfg: Config) -> float:
 
 
 def plot_flip(out: Path) -> float:
-    """An impulse shows the flip: convolution copies K, cross-correlation copies it rotated."""
+    """An impulse shows the flip: convolution copies K, correlation copies it turned."""
     K = torch.tensor([[3.0, 4, 5], [1, 0, 2], [-1, 9, 7]])  # the class notes' kernel
     impulse = torch.zeros(5, 5)
     impulse[2, 2] = 1.0
     padded = F.pad(impulse, (2, 2, 2, 2))
-    panels = {"kernel K": K, "impulse X": impulse,
-              "convolution X * K": conv2d_math(padded, K)[2:5, 2:5],
-              "cross-correlation X ⋆ K": corr2d(padded, K)[2:5, 2:5]}
+    panels = {
+        "kernel K": K,
+        "impulse X": impulse,
+        "convolution X * K": conv2d_math(padded, K)[2:5, 2:5],
+        "cross-correlation X ⋆ K": corr2d(padded, K)[2:5, 2:5],
+    }
     fig, axes = plt.subplots(1, 4, figsize=(11, 3))
     for ax, (title, M) in zip(axes, panels.items()):
         ax.imshow(M.numpy(), cmap="coolwarm", vmin=-9, vmax=9)
@@ -132,7 +145,9 @@ def plot_flip(out: Path) -> float:
 
 
 def plot_kernels(gray: torch.Tensor, out: Path) -> None:
-    X = F.pad(gray[None, None], (1, 1, 1, 1), mode="replicate")  # no fake edge at the border
+    X = F.pad(
+        gray[None, None], (1, 1, 1, 1), mode="replicate"
+    )  # no fake edge at the border
     maps = {"input": gray}
     for name, K in KERNELS.items():
         maps[name] = F.conv2d(X, K[None, None])[0, 0]
@@ -141,14 +156,20 @@ def plot_kernels(gray: torch.Tensor, out: Path) -> None:
     for ax, (title, M) in zip(axes.flat, maps.items()):
         signed = title.startswith("sobel")
         lim = float(M.abs().quantile(0.995))
-        ax.imshow(M.numpy(), cmap="RdBu_r" if signed else "gray", vmin=-lim if signed else 0,
-                  vmax=lim if signed else min(1.0, lim))
+        ax.imshow(
+            M.numpy(),
+            cmap="RdBu_r" if signed else "gray",
+            vmin=-lim if signed else 0,
+            vmax=lim if signed else min(1.0, lim),
+        )
         ax.set_title(title)
         ax.axis("off")
     save_figure(fig, out / "kernels.png")
 
 
-def plot_padding_stride(out: Path, n: int = 5, k: int = 3, p: int = 1, s: int = 2) -> int:
+def plot_padding_stride(
+    out: Path, n: int = 5, k: int = 3, p: int = 1, s: int = 2
+) -> int:
     """Where a k x k kernel lands on an n x n input padded by p, moving s at a time."""
     m = output_size(n, k, p, s)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
@@ -156,13 +177,27 @@ def plot_padding_stride(out: Path, n: int = 5, k: int = 3, p: int = 1, s: int = 
     for r in range(size):
         for c in range(size):
             pad = r < p or c < p or r >= n + p or c >= n + p
-            ax.add_patch(plt.Rectangle((c, size - 1 - r), 1, 1, fc="#eeeeee" if pad else "#cfe2f3",
-                                       ec="white"))
+            ax.add_patch(
+                plt.Rectangle(
+                    (c, size - 1 - r),
+                    1,
+                    1,
+                    fc="#eeeeee" if pad else "#cfe2f3",
+                    ec="white",
+                )
+            )
     for i in range(m):
         for j in range(m):
-            ax.add_patch(plt.Rectangle((j * s + 0.08 * (i + 1), size - k - i * s + 0.08 * (j + 1)),
-                                       k - 0.16 * m, k - 0.16 * m, fill=False, lw=1.5,
-                                       ec=f"C{(i * m + j) % 6}"))
+            ax.add_patch(
+                plt.Rectangle(
+                    (j * s + 0.08 * (i + 1), size - k - i * s + 0.08 * (j + 1)),
+                    k - 0.16 * m,
+                    k - 0.16 * m,
+                    fill=False,
+                    lw=1.5,
+                    ec=f"C{(i * m + j) % 6}",
+                )
+            )
     ax.set_xlim(0, size), ax.set_ylim(0, size), ax.set_aspect("equal"), ax.axis("off")
     ax.set_title(f"n={n}, k={k}, p={p}, s={s}  →  output {m}×{m}")
     save_figure(fig, out / "padding_stride.svg")
@@ -176,6 +211,11 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-convolution")) -> dic
     plot_kernels(gray, out)
     flip_err = plot_flip(out)
     side = plot_padding_stride(out)
-    return {"max_abs_err_vs_torch": check_against_torch(cfg), "num_checks": cfg.num_checks,
-            "flip_identity_err": flip_err,
-            "image_h": gray.shape[0], "image_w": gray.shape[1], "padding_stride_out": side}
+    return {
+        "max_abs_err_vs_torch": check_against_torch(cfg),
+        "num_checks": cfg.num_checks,
+        "flip_identity_err": flip_err,
+        "image_h": gray.shape[0],
+        "image_w": gray.shape[1],
+        "padding_stride_out": side,
+    }

@@ -13,14 +13,21 @@ def test_seed_kernel_flip_example():
     K = torch.tensor([[3.0, 4, 5], [1, 0, 2], [-1, 9, 7]])
     expected = torch.tensor([[7.0, 9, -1], [2, 0, 1], [5, 4, 3]])
     assert torch.equal(torch.flip(K, dims=(0, 1)), expected)
-    assert torch.equal(torch.flip(torch.fliplr(K), dims=(0,)), expected)  # the notes' order
+    assert torch.equal(
+        torch.flip(torch.fliplr(K), dims=(0,)), expected
+    )  # the notes' order
 
 
 def test_convolution_is_correlation_with_the_flipped_kernel():
-    X, K = torch.randn(7, 9, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
+    X, K = (
+        torch.randn(7, 9, dtype=torch.float64),
+        torch.randn(3, 3, dtype=torch.float64),
+    )
     ours = conv2d_math(X, K).numpy()
     assert ours == pytest.approx(convolve2d(X.numpy(), K.numpy(), mode="valid"))
-    assert corr2d(X, K).numpy() == pytest.approx(correlate2d(X.numpy(), K.numpy(), "valid"))
+    assert corr2d(X, K).numpy() == pytest.approx(
+        correlate2d(X.numpy(), K.numpy(), "valid")
+    )
     # and they differ unless the kernel is symmetric under a 180° turn
     assert not torch.allclose(conv2d_math(X, K), corr2d(X, K))
 
@@ -28,15 +35,29 @@ def test_convolution_is_correlation_with_the_flipped_kernel():
 def test_symmetric_kernels_do_not_care_about_the_flip():
     X = torch.randn(6, 6)
     for name in ("blur", "sharpen"):
-        torch.testing.assert_close(conv2d_math(X, KERNELS[name]), corr2d(X, KERNELS[name]))
+        torch.testing.assert_close(
+            conv2d_math(X, KERNELS[name]), corr2d(X, KERNELS[name])
+        )
 
 
-@pytest.mark.parametrize("n,k,p,s,expected", [(6, 3, 0, 1, 4), (5, 3, 1, 2, 3), (7, 3, 1, 1, 7),
-                                              (32, 5, 2, 1, 32), (224, 7, 3, 2, 112)])
+@pytest.mark.parametrize(
+    "n,k,p,s,expected",
+    [
+        (6, 3, 0, 1, 4),
+        (5, 3, 1, 2, 3),
+        (7, 3, 1, 1, 7),
+        (32, 5, 2, 1, 32),
+        (224, 7, 3, 2, 112),
+    ],
+)
 def test_output_size_formula(n, k, p, s, expected):
     assert output_size(n, k, p, s) == expected
-    assert F.conv2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), stride=s,
-                    padding=p).shape[-1] == expected
+    assert (
+        F.conv2d(
+            torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), stride=s, padding=p
+        ).shape[-1]
+        == expected
+    )
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 0), (2, 2), (3, 1)])

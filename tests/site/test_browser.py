@@ -9,8 +9,10 @@ import pytest
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
 SHOTS = ROOT / "build" / "screenshots"
 
 
@@ -19,9 +21,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         yield browser
         browser.close()
 
@@ -31,8 +41,14 @@ def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.foreign = []  # requests to any host but the local server
-    page.on("request", lambda r: urlparse(r.url).hostname not in ("127.0.0.1", None)
-            and not r.url.startswith("data:") and page.foreign.append(r.url))
+    page.on(
+        "request",
+        lambda r: (
+            urlparse(r.url).hostname not in ("127.0.0.1", None)
+            and not r.url.startswith("data:")
+            and page.foreign.append(r.url)
+        ),
+    )
     yield page
     context.close()
 
@@ -42,8 +58,9 @@ def search(page, query: str) -> list[str]:
     page.fill("input.md-search__input", query)
     page.press("input.md-search__input", "End")  # the search listens for key events
     page.wait_for_selector(".md-search-result__item", timeout=15_000)
-    return page.eval_on_selector_all(".md-search-result__item a",
-                                     "els => els.map(e => e.getAttribute('href'))")
+    return page.eval_on_selector_all(
+        ".md-search-result__item a", "els => els.map(e => e.getAttribute('href'))"
+    )
 
 
 def test_zh_page_math_images_switcher_search(page, server):
@@ -52,8 +69,12 @@ def test_zh_page_math_images_switcher_search(page, server):
     assert page.locator(".katex").count() > 20
     assert page.locator(".katex-error").count() == 0
     images = page.eval_on_selector_all(
-        "article img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])")
-    assert len(images) >= 3 and all(done and width > 0 for _, done, width in images), images
+        "article img",
+        "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])",
+    )
+    assert len(images) >= 3 and all(done and width > 0 for _, done, width in images), (
+        images
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "zh-convolution.png"), full_page=False)
 
@@ -74,6 +95,8 @@ def test_notebook_page_renders_and_offers_the_ipynb(page, server):
     page.wait_for_selector(".jupyter-wrapper")
     link = page.locator("a[download]")
     assert link.get_attribute("href") == "cnn-convolution.ipynb"
-    response = page.request.get(f"{server}/en/notebooks/cnn-convolution/cnn-convolution.ipynb")
+    response = page.request.get(
+        f"{server}/en/notebooks/cnn-convolution/cnn-convolution.ipynb"
+    )
     assert response.ok and b'"cells"' in response.body()
     assert page.foreign == [], f"requests left the machine: {page.foreign}"

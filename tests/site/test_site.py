@@ -32,7 +32,9 @@ def nav_pages() -> set[Path]:
                 yield Path(item)
             else:
                 for value in item.values():
-                    yield from ([Path(value)] if isinstance(value, str) else walk(value))
+                    yield from (
+                        [Path(value)] if isinstance(value, str) else walk(value)
+                    )
 
     return set(walk(config["nav"]))
 
@@ -71,7 +73,9 @@ def test_snippet_includes_are_titled_and_runnable_blocks_are_not_includes():
             if "--8<--" in body:
                 assert info.startswith("python title="), f"{path}: untitled include"
             if info == "python":
-                assert "--8<--" not in body, f"{path}: pytest-codeblocks would run an include"
+                assert "--8<--" not in body, (
+                    f"{path}: pytest-codeblocks would run an include"
+                )
 
 
 def test_shell_blocks_are_not_run_by_the_page_tests():
@@ -79,23 +83,31 @@ def test_shell_blocks_are_not_run_by_the_page_tests():
     for path in sorted(DOCS.rglob("*.md")):
         text = path.read_text(encoding="utf-8")
         for match in re.finditer(r"^ *```(sh|bash|console)$", text, re.M):
-            before = text[:match.start()].rstrip().splitlines()[-1].strip()
-            assert before == "<!--pytest.mark.skip-->", f"{path}: unmarked {match.group(1)} block"
+            before = text[: match.start()].rstrip().splitlines()[-1].strip()
+            assert before == "<!--pytest.mark.skip-->", (
+                f"{path}: unmarked {match.group(1)} block"
+            )
 
 
 def test_content_pages_have_review_questions():
     for page in sorted(pages("zh")):
         text = (DOCS / "zh" / page).read_text(encoding="utf-8")
         if "--8<--" in text:  # a content page, not an index or the glossary
-            assert text.count("??? question") >= 5, f"{page}: fewer than 5 review questions"
+            assert text.count("??? question") >= 5, (
+                f"{page}: fewer than 5 review questions"
+            )
 
 
 def test_strict_build_writes_both_languages_figures_and_notebooks(site):
     assert (site / "cnn/convolution/index.html").is_file()
     assert (site / "en/cnn/convolution/index.html").is_file()
     assert (site / "figures/cnn-convolution/kernels.png").stat().st_size > 10_000
-    notebook = json.loads((site / "notebooks/cnn-convolution/cnn-convolution.ipynb").read_text())
-    outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    notebook = json.loads(
+        (site / "notebooks/cnn-convolution/cnn-convolution.ipynb").read_text()
+    )
+    outputs = [
+        o for c in notebook["cells"] if c["cell_type"] == "code" for o in c["outputs"]
+    ]
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
@@ -110,7 +122,9 @@ def search_docs(site: Path) -> list[dict]:
     index = json.loads((site / "search/search_index.json").read_text(encoding="utf-8"))
     separator = re.compile(index["config"]["separator"])
     for doc in index["docs"]:
-        doc["tokens"] = {t.lower() for t in separator.split(doc["title"] + " " + doc["text"])}
+        doc["tokens"] = {
+            t.lower() for t in separator.split(doc["title"] + " " + doc["text"])
+        }
     return index["docs"]
 
 
@@ -118,8 +132,11 @@ def test_search_index_segments_chinese_and_keeps_english(site):
     docs = search_docs(site)
     for word in ["卷积", "卷积核", "填充", "步幅", "convolution", "kernel", "padding"]:
         hits = {d["location"].split("#")[0] for d in docs if word in d["tokens"]}
-        page = "cnn/convolution/" if re.search(r"[\u4e00-\u9fff]", word) else \
-            "en/cnn/convolution/"
+        page = (
+            "cnn/convolution/"
+            if re.search(r"[\u4e00-\u9fff]", word)
+            else "en/cnn/convolution/"
+        )
         assert page in hits, f"search token {word!r} does not reach {page}"
 
 
@@ -127,24 +144,35 @@ def test_no_page_loads_anything_from_another_host(site):
     external = re.compile(
         r"<script[^>]+src=\"(?:https?:)?//|<link[^>]+href=\"(?:https?:)?//[^\"]+\"[^>]*"
         r"stylesheet|@import\s+url\(\s*['\"]?(?:https?:)?//|url\(\s*['\"]?https?://"
-        r"|import\(\s*['\"]https?://|<img[^>]+src=\"(?:https?:)?//")
+        r"|import\(\s*['\"]https?://|<img[^>]+src=\"(?:https?:)?//"
+    )
     offenders = []
     for path in list(site.rglob("*.html")) + list(site.rglob("*.css")):
-        for match in external.finditer(path.read_text(encoding="utf-8", errors="replace")):
+        for match in external.finditer(
+            path.read_text(encoding="utf-8", errors="replace")
+        ):
             offenders.append(f"{path.relative_to(site)}: {match.group(0)[:80]}")
     assert not offenders, "\n".join(offenders[:20])
 
 
 def test_glossary_terms_feed_jieba(site):
-    spec = importlib.util.spec_from_file_location("glossary_hook", ROOT / "hooks/glossary.py")
+    spec = importlib.util.spec_from_file_location(
+        "glossary_hook", ROOT / "hooks/glossary.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    lines = (ROOT / ".cache" / "jieba_user.txt").read_text(encoding="utf-8").splitlines()
+    lines = (
+        (ROOT / ".cache" / "jieba_user.txt").read_text(encoding="utf-8").splitlines()
+    )
     words = {line.split(" ")[0] for line in lines}
-    assert all(len(line.split(" ")) == 3 for line in lines), "jieba wants 'word freq tag'"
+    assert all(len(line.split(" ")) == 3 for line in lines), (
+        "jieba wants 'word freq tag'"
+    )
     assert len(module.pairs()) > 100
     for en, zh in module.pairs():
-        pieces = set(re.findall(r"[^，,/、（）()\s]*[\u4e00-\u9fff][^，,/、（）()\s]*", zh))
+        pieces = set(
+            re.findall(r"[^，,/、（）()\s]*[\u4e00-\u9fff][^，,/、（）()\s]*", zh)
+        )
         assert not pieces or pieces & words, f"{en}: none of {pieces} reaches jieba"
 
 
@@ -153,7 +181,9 @@ def test_a_page_without_its_twin_stops_the_build(tmp_path):
     for name in ("docs", "hooks", "includes", "overrides", "snippets"):
         shutil.copytree(ROOT / name, copy / name)
     shutil.copy(ROOT / "mkdocs.yml", copy)
-    (copy / "docs/zh/cnn/orphan-test-page.md").write_text("# 孤儿页\n", encoding="utf-8")
+    (copy / "docs/zh/cnn/orphan-test-page.md").write_text(
+        "# 孤儿页\n", encoding="utf-8"
+    )
     result = build(tmp_path / "site", cwd=copy, DLNOTES_DEMOS="off")
     assert result.returncode != 0
     assert "docs/en/cnn/orphan-test-page.md" in result.stderr
