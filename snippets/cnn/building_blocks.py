@@ -158,7 +158,8 @@ def plot_pooling(E: torch.Tensor, k: int, out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     vmax = float(E.quantile(0.99))
     for ax, (title, M) in zip(axes, maps.items()):
-        ax.imshow(M[0, 0], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.imshow(M[0, 0].numpy(), cmap="magma", vmin=0, vmax=vmax,
+                  interpolation="nearest")
         ax.set_title(f"{title}: {M.shape[2]}x{M.shape[3]}")
         ax.axis("off")
     save_figure(fig, out / "pooling.png")

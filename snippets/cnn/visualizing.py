@@ -106,6 +106,7 @@ def maximise_class(net, c: int, cfg: Config, l2: float = 0.0, tv: float = 0.0):
 
 
 def show(ax, M, title=None, cmap="gray_r", **kw):
+    M = torch.as_tensor(M).detach().numpy()
     ax.imshow(M, cmap=cmap, interpolation="nearest", **kw)
     ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
     for spine in ax.spines.values():

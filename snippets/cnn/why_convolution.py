@@ -96,7 +96,7 @@ def plot_weight_matrices(cfg: Config, out: Path) -> None:
               f"sparse + shared (conv): {k} weights": conv}
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.3))
     for ax, (title, M) in zip(axes, panels.items()):
-        ax.imshow(M, cmap="RdBu_r", vmin=-2.5, vmax=2.5)
+        ax.imshow(M.numpy(), cmap="RdBu_r", vmin=-2.5, vmax=2.5)
         ax.set_title(title, fontsize=10)
         ax.set(xlabel="input position", ylabel="output position")
         ax.grid(False)
@@ -116,7 +116,7 @@ def plot_equivariance(conv, X, dy, dx, out: Path) -> None:
     lim = float((b - center).abs().quantile(0.99))
     for ax, (title, M) in zip(axes, panels.items()):
         kw = {} if M.ndim == 3 else {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
-        ax.imshow(M.clamp(0, 1) if M.ndim == 3 else M, **kw)
+        ax.imshow((M.clamp(0, 1) if M.ndim == 3 else M).numpy(), **kw)
         ax.set_title(title)
         ax.axis("off")
     save_figure(fig, out / "equivariance.png")
