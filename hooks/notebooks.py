@@ -119,7 +119,12 @@ def write_notebook(name: str, entry: Path, lang: str, target: Path) -> None:
     module_path = ROOT / "snippets" / f"{name}.py"
     source = module_path.read_text(encoding="utf-8")
     page = _page_of(source, name)
-    inputs = [module_path, entry / "metrics.json", ROOT / "docs" / lang / page, Path(__file__)]
+    inputs = [
+        module_path,
+        entry / "metrics.json",
+        ROOT / "docs" / lang / page,
+        Path(__file__),
+    ]
     if target.is_file() and all(
         target.stat().st_mtime >= p.stat().st_mtime for p in inputs if p.is_file()
     ):
