@@ -78,5 +78,5 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def _skipped(name: str) -> bool:
-    only = os.environ.get("DLNOTES_ONLY")
-    return bool(only) and name.split("/")[0] not in only.split(",")
+    only = registry.only_parts()
+    return bool(only) and name.split("/")[0] not in only

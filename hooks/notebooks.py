@@ -151,10 +151,9 @@ def write_notebook(name: str, entry: Path, lang: str, target: Path) -> None:
     )
     run.outputs = _outputs(entry)
     nb.cells.append(run)
+    # nbformat's ids are random: they would change the notebook, and so defeat every cache
     for number, cell in enumerate(nb.cells):
-        cell.id = (
-            f"cell-{number}"  # nbformat's ids are random: they would defeat every cache
-        )
+        cell.id = f"cell-{number}"
     text = nbformat.writes(nb)
     if not target.is_file() or target.read_text(encoding="utf-8") != text:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ build with demo execution off, one touched note ≤ 5 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -38,18 +39,15 @@ def timed_build(env: dict, site: Path) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
 def touched(path: Path):
-    """Context: the note gets one more blank line, and is restored afterwards."""
-
-    class Touch:
-        def __enter__(self):
-            self.text = path.read_text(encoding="utf-8")
-            path.write_text(self.text + "\n", encoding="utf-8")
-
-        def __exit__(self, *exc):
-            path.write_text(self.text, encoding="utf-8")
-
-    return Touch()
+    """The note gets one more blank line, and is restored afterwards."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "\n", encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.write_text(text, encoding="utf-8")
 
 
 def live_reload_seconds(env: dict, flags: list[str], port: int = 8765) -> float:

@@ -54,7 +54,7 @@ def discover() -> dict[str, Demo]:
 
     ``DLNOTES_ONLY=cnn,rnn`` keeps only those parts (to preview one chapter quickly).
     """
-    only = [p for p in os.environ.get("DLNOTES_ONLY", "").split(",") if p]
+    only = only_parts()
     demos = {}
     for path in sorted(PACKAGE.glob("*/*.py")):
         if path.name.startswith("_") or (only and path.parent.name not in only):
@@ -67,6 +67,11 @@ def discover() -> dict[str, Demo]:
             name = f"{path.parent.name}/{path.stem}"
             demos[name] = Demo(name, path)
     return demos
+
+
+def only_parts() -> list[str]:
+    """The parts ``DLNOTES_ONLY`` keeps (empty: all of them)."""
+    return [p for p in os.environ.get("DLNOTES_ONLY", "").split(",") if p]
 
 
 def resolve(name: str) -> Demo:
@@ -158,8 +163,8 @@ def latest_entry(demo: Demo, preset: str) -> Path | None:
     return entries[-1].parent if entries else None
 
 
-def run_in_process(name: str, tiny: bool, out: Path) -> dict:  # name or path
-    """Import the demo, run ``main`` at the chosen preset, check and save results."""
+def run_in_process(name: str, tiny: bool, out: Path) -> dict:
+    """Import the demo (name or path), run ``main`` at the preset, check and save."""
     demo = resolve(name)
     spec = importlib.util.spec_from_file_location(demo.module, demo.path)
     module = importlib.util.module_from_spec(spec)
@@ -211,9 +216,8 @@ def _run_subprocess(
         shutil.rmtree(tmp, ignore_errors=True)
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise DemoError(f"demo {demo.name} failed (exit {proc.returncode}):\n{tail}")
-    for old in target.parent.glob(
-        f"{preset}-*"
-    ):  # one entry per preset: the current one
+    # one entry per preset: the current one
+    for old in target.parent.glob(f"{preset}-*"):
         if old.is_dir() and old != target:
             shutil.rmtree(old, ignore_errors=True)
     try:
