@@ -94,9 +94,14 @@ def _code_cells(source: str) -> list[str]:
     return cells
 
 
-def _outputs(entry: Path) -> list:
+def _outputs(entry: Path, lang: str) -> list:
+    """The run's figures in ``lang`` (``x.zh.svg`` for Chinese where drawn), then metrics."""
     outputs = []
     for path in sorted(entry.iterdir()):
+        chinese = path.stem.endswith(".zh")
+        twin = path.with_name(f"{path.stem}.zh{path.suffix}")
+        if (chinese and lang != "zh") or (not chinese and lang == "zh" and twin.exists()):
+            continue
         if path.suffix == ".png":
             data = {"image/png": base64.b64encode(path.read_bytes()).decode()}
         elif path.suffix == ".svg":
@@ -149,7 +154,7 @@ def write_notebook(name: str, entry: Path, lang: str, target: Path) -> None:
     run = nbformat.v4.new_code_cell(
         "metrics = main(Config())\nmetrics", execution_count=1
     )
-    run.outputs = _outputs(entry)
+    run.outputs = _outputs(entry, lang)
     nb.cells.append(run)
     # nbformat's ids are random: they would change the notebook, and so defeat every cache
     for number, cell in enumerate(nb.cells):

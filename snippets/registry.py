@@ -1,7 +1,10 @@
 """Find the demos, key them by content, and run the ones whose key is not cached.
 
 A demo is a module ``snippets/<part>/<topic>.py`` with a ``Config`` dataclass (with a
-``tiny()`` preset) and ``main(cfg, out) -> dict``. Its name is ``<part>/<topic>``.
+``tiny()`` preset), ``main(cfg, out) -> dict`` and ``CLAIMS``: a dict from a claim's name
+to a predicate over the run's metrics. Its name is ``<part>/<topic>``. Every run writes,
+beside its figures, ``metrics.json``, ``claims.json`` (each claim's verdict, its rule and
+the numbers it read) and ``run.json`` (the reproducibility stamp).
 Used by ``python -m snippets``, by the build hook ``hooks/demos.py``, by
 ``scripts/bench.py`` and by the tests.
 """
@@ -20,8 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,9 +133,10 @@ def versions() -> dict[str, str]:
 
 
 def cache_key(demo: Demo, preset: str) -> str:
-    """Hash of the module, the snippets modules it imports, pinned versions, preset."""
+    """Hash of the module, the snippets modules it imports, this runner (it decides what
+    a run stores), pinned versions and the preset."""
     h = hashlib.sha256()
-    for path in sorted(_local_imports(demo.path)):
+    for path in sorted(_local_imports(demo.path) | {Path(__file__).resolve()}):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     h.update(json.dumps(versions(), sort_keys=True).encode())
@@ -163,6 +169,85 @@ def latest_entry(demo: Demo, preset: str) -> Path | None:
     return entries[-1].parent if entries else None
 
 
+class _Reads(Mapping):
+    """The metrics, remembering which of them a claim read."""
+
+    def __init__(self, metrics: dict):
+        self._metrics, self.read = metrics, {}
+
+    def __getitem__(self, key):
+        value = self._metrics[key]
+        self.read[key] = value
+        return value
+
+    def __iter__(self):
+        return iter(self._metrics)
+
+    def __len__(self):
+        return len(self._metrics)
+
+
+def claim_rules(path: Path) -> dict[str, str]:
+    """Each claim's rule as written in the module (``m["a"] > m["b"]``), by name."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
+        if any(getattr(t, "id", None) == "CLAIMS" for t in targets) and isinstance(
+            node.value, ast.Dict
+        ):
+            return {
+                k.value: ast.unparse(v.body if isinstance(v, ast.Lambda) else v)
+                for k, v in zip(node.value.keys, node.value.values)
+                if isinstance(k, ast.Constant)
+            }
+    return {}
+
+
+def evaluate_claims(demo: Demo, claims: dict, metrics: dict) -> dict[str, dict]:
+    """Every claim's verdict: ``{"holds", "rule", "compared"}``. A claim that raises or
+    returns anything but a bool is an error naming the demo and the claim."""
+    if not isinstance(claims, dict):
+        raise DemoError(f"{demo.name}: CLAIMS must be a dict of name -> predicate")
+    rules = claim_rules(demo.path)
+    plain = json.loads(json.dumps(metrics))  # Python floats: comparisons give bools
+    verdicts = {}
+    for name, predicate in claims.items():
+        reads = _Reads(plain)
+        try:
+            holds = predicate(reads)
+        except Exception as err:
+            raise DemoError(
+                f"{demo.name}: claim {name!r} raised {type(err).__name__}: {err}"
+            ) from None
+        if not isinstance(holds, bool):
+            raise DemoError(
+                f"{demo.name}: claim {name!r} returned {type(holds).__name__}, "
+                "not bool"
+            )
+        verdicts[name] = {
+            "holds": holds,
+            "rule": rules.get(name, name),
+            "compared": reads.read,
+        }
+    return verdicts
+
+
+def stamp(demo: Demo, tiny: bool, cpu_s: float, wall_s: float) -> dict:
+    """What a reader needs to reproduce the run: versions, date, preset, cost, command."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch else int(
+        os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)
+    )
+    return {
+        "versions": versions(),
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "preset": "tiny" if tiny else "real",
+        "cpu_s": round(cpu_s, 2),
+        "wall_s": round(wall_s, 2),
+        "threads": threads,
+        "command": f"python -m snippets run {demo.name}" + (" --tiny" if tiny else ""),
+    }
+
+
 def run_in_process(name: str, tiny: bool, out: Path) -> dict:
     """Import the demo (name or path), run ``main`` at the preset, check and save."""
     demo = resolve(name)
@@ -185,7 +270,15 @@ def run_in_process(name: str, tiny: bool, out: Path) -> dict:
     if not any(p.suffix in FIGURE_SUFFIXES for p in out.iterdir()):
         raise DemoError(f"{demo.name}: main() wrote no figure (.png/.svg) into {out}")
     metrics.update(wall_s=round(wall, 2), cpu_s=round(cpu, 2))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    verdicts = evaluate_claims(demo, getattr(module, "CLAIMS", {}), metrics)
+    for filename, data in (
+        ("metrics.json", metrics),
+        ("claims.json", verdicts),
+        ("run.json", stamp(demo, tiny, cpu, wall)),
+    ):
+        (out / filename).write_text(
+            json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False)
+        )
     return metrics
 
 

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def build(site_dir: Path, cwd: Path = ROOT, **env) -> subprocess.CompletedProcess:
     """``mkdocs build --strict`` into ``site_dir``; the tiny presets unless told otherwise."""
-    environment = dict(
-        os.environ, NO_MKDOCS_2_WARNING="1", DLNOTES_PRESET="tiny", **env
-    )
+    environment = {
+        **os.environ, "NO_MKDOCS_2_WARNING": "1", "DLNOTES_PRESET": "tiny", **env
+    }
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site_dir)],
         cwd=cwd,
