@@ -7,6 +7,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import ROOT, build
@@ -46,6 +47,7 @@ def facts(text: str) -> dict:
         "includes": re.findall(r'--8<-- "([^"]+)"', text),
         "figures": re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text),
         "metrics": Counter(re.findall(r'metric\("([^"]+)", "([^"]+)"', text)),
+        "claims": Counter(re.findall(r'claim\("([^"]+)", "([^"]+)"', text)),
         "questions": len(re.findall(r"^\?\?\? question", text, re.M)),
         "code_blocks": len(re.findall(r"^ *```python$", text, re.M)),
     }
@@ -60,6 +62,20 @@ def test_twins_share_sections_includes_figures_metrics_and_questions():
         zh = facts((DOCS / "zh" / page).read_text(encoding="utf-8"))
         en = facts((DOCS / "en" / page).read_text(encoding="utf-8"))
         assert zh == en, f"{page}: zh and en twins differ"
+
+
+PARTS = ["foundations", "cnn", "rnn", "attention", "gan", "rl"]
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_each_chapter_cites_at_least_five_claims_per_language(part):
+    for lang in ("zh", "en"):
+        cited = {
+            m
+            for p in (DOCS / lang / part).glob("*.md")
+            for m in re.findall(r'claim\("([^"]+", "[^"]+)"\)', p.read_text("utf-8"))
+        }
+        assert len(cited) >= 5, f"docs/{lang}/{part}: {len(cited)} claims cited"
 
 
 def test_nav_lists_every_page():
