@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import Lasso, Ridge
 
-from snippets.foundations.bias_variance import decompose, features, fit_ridge
+from snippets.foundations.bias_variance import (decompose, features, fit_lasso, fit_ridge,
+                                                soft_threshold)
 
 
 def test_decomposition_identity_is_exact():
@@ -43,3 +44,56 @@ def test_penalizing_the_bias_would_pull_it_towards_zero():
     w_all = np.linalg.solve(Phi.T @ Phi + 100 * np.eye(3), Phi.T @ y)  # bias penalized
     assert fit_ridge(x, y, 2, lam=100)[0] == pytest.approx(50, abs=1)
     assert w_all[0] < 40  # a penalized bias cannot even fit the mean
+
+
+def test_unregularized_ridge_is_least_squares():
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-1, 1, 25), rng.standard_normal(25)
+    np.testing.assert_allclose(fit_ridge(x, y, 4), np.polyfit(x, y, 4)[::-1], atol=1e-8)
+
+
+def test_lasso_matches_sklearn_which_does_not_penalize_the_intercept():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, 40)
+    y = 2 * x - x**3 + 7 + 0.1 * rng.standard_normal(40)
+    lam = 0.8  # ours: ||r||^2 + lam |w|_1; sklearn: ||r||^2 / (2n) + alpha |w|_1
+    w = fit_lasso(x, y, degree=3, lam=lam, num_sweeps=5000)
+    ref = Lasso(alpha=lam / (2 * 40), tol=1e-12, max_iter=100000).fit(
+        features(x, 3)[:, 1:], y)
+    np.testing.assert_allclose(w[1:], ref.coef_, atol=1e-6)
+    assert w[0] == pytest.approx(ref.intercept_, abs=1e-6)
+    assert (w[1:] == 0).sum() == (ref.coef_ == 0).sum() >= 1  # an exact zero
+
+
+def test_lasso_solves_many_training_sets_at_once():
+    rng = np.random.default_rng(6)
+    X, Y = rng.uniform(-1, 1, (3, 20)), rng.standard_normal((3, 20))
+    together = fit_lasso(X, Y, 4, 0.3, num_sweeps=200)
+    for s in range(3):
+        np.testing.assert_allclose(together[s], fit_lasso(X[s], Y[s], 4, 0.3, 200))
+
+
+def test_soft_threshold_makes_exact_zeros_ridge_only_shrinks():
+    a = np.array([-3.0, -0.5, 0.0, 0.2, 2.0])
+    np.testing.assert_array_equal(soft_threshold(a, 1.0), [-2.0, 0, 0, 0, 1.0])
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-1, 1, 30), rng.standard_normal(30)
+    assert np.all(fit_ridge(x, y, 8, lam=10.0)[1:] != 0)  # L2 never gives exact zeros
+    assert np.sum(fit_lasso(x, y, 8, lam=10.0)[1:] == 0) >= 4
+
+
+def test_a_large_lambda_leaves_the_label_mean():
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(-1, 1, 30), 3 + rng.standard_normal(30)
+    for w in (fit_ridge(x, y, 5, lam=1e9), fit_lasso(x, y, 5, lam=1e6, num_sweeps=5)):
+        np.testing.assert_allclose(w[1:], 0, atol=1e-6)
+        assert w[0] == pytest.approx(y.mean(), rel=1e-6)
+
+
+def test_the_notes_norm_is_the_squared_norm():
+    """The notes write ||theta||_2 = w1^2 + ... + wn^2: that is ||theta||_2 squared,
+    and the two penalties pull differently (2 lam w vs lam w / ||w||)."""
+    w = np.array([3.0, 4.0])
+    assert np.linalg.norm(w) == 5.0 and (w**2).sum() == 25.0
+    grad_squared, grad_norm = 2 * w, w / np.linalg.norm(w)
+    assert not np.allclose(grad_squared, grad_norm)
