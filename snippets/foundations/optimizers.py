@@ -1,7 +1,9 @@
 """Optimizers from scratch (SGD + momentum, Adagrad, RMSProp, Adam) vs torch.optim.
 
 Each one is checked step for step against torch.optim; the demo also draws their
-trajectories on two 2D landscapes, and shows what feature scaling does for GD.
+trajectories on two 2D landscapes, shows what feature scaling does for GD, compares
+batch sizes and a decaying learning rate, and counts how rare minima are among random
+critical points as the dimension grows.
 
 Page: foundations/optimizers.md
 Run:  python -m snippets run foundations/optimizers
@@ -24,15 +26,19 @@ class Config:
     num_steps: int = 60  # steps on each 2D toy function
     n: int = 1000  # samples of the linear-regression problem
     num_epochs: int = 5  # epochs for the batch-size comparison
+    batch_size: int = 32  # the mini-batch size compared with 1 and n
+    decay_steps: int = 200  # SGD's decayed rate: lr / (1 + t / decay_steps)
     scaling_max_steps: int = 20000  # GD step cap for the unscaled problem
     tol: float = 1e-3  # "converged" = loss within tol of the optimum
     num_checks: int = 30  # steps compared with torch.optim for each optimizer
+    max_dim: int = 6  # random Hessians of dimension 1..max_dim
+    num_hessians: int = 50000  # random symmetric matrices per dimension
     seed: int = 0
 
     @classmethod
     def tiny(cls) -> "Config":
         return cls(num_steps=20, n=200, num_epochs=1, scaling_max_steps=2000,
-                   num_checks=5)
+                   num_checks=5, num_hessians=500, decay_steps=40)
 
 
 # --8<-- [start:optimizers]
@@ -170,13 +176,19 @@ def max_diff_vs_torch(cfg: Config) -> float:
 
 
 # --8<-- [start:scaling]
-def standardize(X: np.ndarray) -> np.ndarray:
-    """Feature scaling: every column to mean 0 and std 1, x <- (x - mu) / sigma."""
-    return (X - X.mean(axis=0)) / X.std(axis=0)
+def fit_standardizer(X_train: np.ndarray):
+    """mu and sigma of every column, from the TRAINING set only."""
+    return X_train.mean(axis=0), X_train.std(axis=0)
+
+
+def standardize(X: np.ndarray, mu, sigma) -> np.ndarray:
+    """Feature scaling x <- (x - mu) / sigma, with the training set's mu and sigma."""
+    return (X - mu) / sigma
 
 
 def gd_linear_regression(X, y, max_steps, tol):
-    """Full-batch GD on mean squared error with the largest safe constant step 1/L."""
+    """Full-batch GD on mean squared error with the safe constant step 1/L (half the
+    stability limit 2/L, where L is the largest curvature)."""
     A = np.c_[np.ones(len(X)), X]  # bias column first
     H = 2 * A.T @ A / len(A)  # Hessian of the MSE, the same everywhere
     lr = 1 / np.linalg.eigvalsh(H).max()
@@ -199,22 +211,53 @@ def scaling_data(cfg: Config, rng):
     return X, y
 
 
-def batch_size_curves(cfg: Config, rng) -> dict:
-    """Loss after every update for batch GD, mini-batch SGD and single-sample SGD."""
+def batch_data(cfg: Config, rng):
+    """Correlated features (covariance Q diag(1..25) Q^T): Hessian condition ~25."""
     Q = np.linalg.qr(rng.standard_normal((5, 5)))[0]
-    A = Q * np.arange(1, 6)  # correlated features, Hessian condition number 25
-    X = rng.standard_normal((cfg.n, 5)) @ A
+    X = rng.standard_normal((cfg.n, 5)) @ np.diag(np.arange(1, 6)) @ Q.T
     y = X @ np.array([1.0, -2, 3, 0.5, -1]) + 0.3 * rng.standard_normal(cfg.n)
+    return X, y
+
+
+# --8<-- [start:schedule]
+def sgd_run(X, y, batch_size, lr, num_epochs, rng, decay_steps=None):
+    """Excess training MSE (over the optimum) after every update; lr may decay."""
+    best = ((X @ np.linalg.lstsq(X, y, rcond=None)[0] - y) ** 2).mean()
+    w, excess, t = np.zeros(X.shape[1]), [(y**2).mean() - best], 0
+    for _ in range(num_epochs):
+        for idx in np.array_split(rng.permutation(len(X)), len(X) // batch_size):
+            eta = lr if decay_steps is None else lr / (1 + t / decay_steps)
+            w -= eta * 2 * X[idx].T @ (X[idx] @ w - y[idx]) / len(idx)
+            excess.append(((X @ w - y) ** 2).mean() - best)
+            t += 1
+    return np.array(excess)
+# --8<-- [end:schedule]
+
+
+def batch_size_curves(cfg: Config, X, y, rng) -> dict:
+    """Batch GD vs mini-batch at the same lr; SGD with a constant vs a decaying lr."""
     L = np.linalg.eigvalsh(2 * X.T @ X / cfg.n).max()  # largest curvature of the MSE
-    curves = {}
-    for batch_size, lr in [(cfg.n, 1 / L), (32, 0.5 / L), (1, 0.05 / L)]:
-        w, losses = np.zeros(5), [(y**2).mean()]
-        for _ in range(cfg.num_epochs):
-            for idx in np.array_split(rng.permutation(cfg.n), cfg.n // batch_size):
-                w -= lr * 2 * X[idx].T @ (X[idx] @ w - y[idx]) / len(idx)
-                losses.append(((X @ w - y) ** 2).mean())
-        curves[batch_size] = np.array(losses)
-    return curves
+    runs = {"batch GD": (cfg.n, 1.0, None),
+            f"mini-batch {cfg.batch_size}": (cfg.batch_size, 1.0, None),
+            "SGD (batch 1)": (1, 0.2, None),
+            "SGD (batch 1), decaying lr": (1, 0.2, cfg.decay_steps)}
+    return {name: (k, sgd_run(X, y, bs, k / L, cfg.num_epochs, rng, decay))
+            for name, (bs, k, decay) in runs.items()}
+
+
+# --8<-- [start:critical]
+def minima_fraction(dim: int, num: int, rng) -> float:
+    """Share of random symmetric 'Hessians' whose eigenvalues are all > 0: how often a
+    random critical point in `dim` dimensions is a minimum rather than a saddle."""
+    A = rng.standard_normal((num, dim, dim))
+    H = (A + A.transpose(0, 2, 1)) / 2
+    return float((np.linalg.eigvalsh(H).min(-1) > 0).mean())
+
+
+def permute_hidden(W1, b1, W2, perm):
+    """Reorder the hidden units of x -> W2 g(W1 x + b1): another point, same function."""
+    return W1[perm], b1[perm], W2[:, perm]
+# --8<-- [end:critical]
 
 
 def plot_paths(paths: dict, cfg: Config, out: Path) -> None:
@@ -227,14 +270,46 @@ def plot_paths(paths: dict, cfg: Config, out: Path) -> None:
         ax.contour(Xg, Yg, f(Xg, Yg), levels=25, colors="gray", linewidths=0.6)
         for i, name in enumerate(SCRATCH):
             P = paths[toy, name].numpy()
-            ax.plot(P[:, 0], P[:, 1], ".-", color=f"C{i}", ms=3, lw=1,
+            ax.plot(P[:, 0], P[:, 1], MARKERS[i] + "-", color=f"C{i}", ms=3, lw=1,
                     label=f"{name} (lr {lrs[name]:g})")
         ax.plot(*start, "ko", ms=5)
         ax.set_title(f"{toy}: {cfg.num_steps} steps from the black dot")
         ax.set_xlabel("x"), ax.set_ylabel("y")
         ax.set_xlim(xs[0], xs[-1]), ax.set_ylim(ys[0], ys[-1])
-    axes[0].legend(fontsize=8, loc="lower right")
-    save_figure(fig, out / "trajectories.svg")
+        ax.legend(fontsize=7, loc="lower right", framealpha=0.9)  # lrs differ per panel
+    save_figure(fig, out / "trajectories.svg", zh=ZH)
+
+
+MARKERS = ["o", "s", "^", "v", "D"]
+ZH = {
+    "quadratic: {} steps from the black dot": "二次函数：从黑点出发走 {} 步",
+    "saddle: {} steps from the black dot": "鞍点函数：从黑点出发走 {} 步",
+    "GD (lr {})": "GD（学习率 {}）", "Momentum (lr {})": "Momentum（学习率 {}）",
+    "Adagrad (lr {})": "Adagrad（学习率 {}）", "RMSProp (lr {})": "RMSProp（学习率 {}）",
+    "Adam (lr {})": "Adam（学习率 {}）",
+    "{}: converged after {} GD steps": "{}：{} 步 GD 后收敛",
+    "{}: NOT converged after {} GD steps": "{}：{} 步 GD 后仍未收敛",
+    "raw features": "原始特征", "standardized": "标准化后",
+    "epochs (passes over the data)": "轮数（遍历数据的次数）",
+    "training MSE − optimum": "训练 MSE − 最优值",
+    "batch GD, lr {}/L": "批量 GD，学习率 {}/L",
+    "mini-batch {}, lr {}/L": "小批量 {}，学习率 {}/L",
+    "SGD (batch 1), lr {}/L": "SGD（批量 1），学习率 {}/L",
+    "SGD (batch 1), decaying lr, lr {}/L": "SGD（批量 1），学习率从 {}/L 开始衰减",
+    "batch size and learning-rate decay": "批量大小与学习率衰减",
+    "dimension d of the critical point": "临界点的维数 d",
+    "share that are minima": "其中是极小值的比例",
+    "random symmetric Hessians (all eigenvalues > 0)": "随机对称 Hessian（特征值全为正）",
+    "coin flip per direction: 2^(−d)": "每个方向各抛一次硬币：2^(−d)",
+    "minima among random critical points": "随机临界点中极小值的比例",
+    "0 of {}": "{} 个中 0 个",
+}
+
+
+def profile_loss(A, y, G1, G2):
+    """MSE over (w1, w2) with the bias re-optimised at every point (its minimum)."""
+    R = y - G1[..., None] * A[:, 1] - G2[..., None] * A[:, 2]  # residual before bias
+    return R.var(-1)  # best bias = mean residual, leaving the residual variance
 
 
 def plot_scaling(runs: dict, curves: dict, cfg: Config, out: Path) -> None:
@@ -245,8 +320,7 @@ def plot_scaling(runs: dict, curves: dict, cfg: Config, out: Path) -> None:
         g1 = np.linspace(w_star[1] - span, w_star[1] + span, 150)
         g2 = np.linspace(w_star[2] - span, w_star[2] + span, 150)
         G1, G2 = np.meshgrid(g1, g2)
-        W = np.stack([np.full_like(G1, w_star[0]), G1, G2], -1)  # bias fixed at optimum
-        L = ((W @ A.T - y) ** 2).mean(-1)
+        L = profile_loss(A, y, G1, G2)
         ax.contour(G1, G2, np.log(L - L.min() + 1e-3), levels=20, linewidths=0.7)
         ax.plot(path[:, 1], path[:, 2], "r.-", ms=2, lw=1)
         ax.plot(*w_star[1:], "k*", ms=10)
@@ -254,16 +328,32 @@ def plot_scaling(runs: dict, curves: dict, cfg: Config, out: Path) -> None:
         ax.set_xlabel("w1"), ax.set_ylabel("w2")
         done = "converged" if steps < cfg.scaling_max_steps else "NOT converged"
         ax.set_title(f"{name}: {done} after {steps} GD steps", fontsize=9)
-    for bs, losses in curves.items():
-        label = {cfg.n: "batch GD", 1: "SGD (batch 1)"}.get(bs, f"mini-batch {bs}")
-        axes[2].plot(np.linspace(0, cfg.num_epochs, len(losses)), losses, label=label,
-                     lw=1 if bs == 1 else 2, alpha=0.8)
+    for (name, (k, excess)), style in zip(curves.items(), ["-", "--", ":", "-."]):
+        axes[2].plot(np.linspace(0, cfg.num_epochs, len(excess)), excess, style,
+                     label=f"{name}, lr {k:g}/L", lw=1.5, alpha=0.85)
     axes[2].set_yscale("log")
     axes[2].set_xlabel("epochs (passes over the data)")
-    axes[2].set_ylabel("training MSE")
-    axes[2].set_title("same data, different batch sizes")
-    axes[2].legend(fontsize=8)
-    save_figure(fig, out / "scaling.svg")
+    axes[2].set_ylabel("training MSE − optimum")
+    axes[2].set_title("batch size and learning-rate decay")
+    axes[2].legend(fontsize=7, loc="lower left")
+    save_figure(fig, out / "scaling.svg", zh=ZH)
+
+
+def plot_minima(fractions: dict, cfg: Config, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    dims = np.array(list(fractions))
+    seen = np.array([f > 0 for f in fractions.values()])
+    ax.plot(dims[seen], np.array(list(fractions.values()))[seen], "ko-",
+            label="random symmetric Hessians (all eigenvalues > 0)")
+    ax.plot(dims, 2.0**-dims, "--", color="gray", label="coin flip per direction: 2^(−d)")
+    for d in dims[~seen]:  # none seen: below the resolution 1 / num_hessians
+        ax.plot(d, 1 / cfg.num_hessians, "kv")
+        ax.annotate(f"0 of {cfg.num_hessians}", (d, 1 / cfg.num_hessians),
+                    (d - 1.1, 0.4 / cfg.num_hessians), fontsize=8)
+    ax.set_yscale("log"), ax.set_xticks(dims)
+    ax.set_xlabel("dimension d of the critical point"), ax.set_ylabel("share that are minima")
+    ax.set_title("minima among random critical points"), ax.legend(fontsize=8)
+    save_figure(fig, out / "minima.svg", zh=ZH)
 
 
 def main(cfg: Config = Config(),
@@ -275,20 +365,64 @@ def main(cfg: Config = Config(),
     plot_paths(paths, cfg, out)
     X, y = scaling_data(cfg, rng)
     runs, conds, gaps = {}, {}, {}
-    for name, Xs in [("raw features", X), ("standardized", standardize(X))]:
+    for name, Xs in [("raw features", X),
+                     ("standardized", standardize(X, *fit_standardizer(X)))]:
         steps, path, w_star, conds[name], gaps[name] = gd_linear_regression(
             Xs, y, cfg.scaling_max_steps, cfg.tol)
         runs[name] = (Xs, y, steps, path, w_star)
-    curves = batch_size_curves(cfg, rng)
+    Xb, yb = batch_data(cfg, rng)
+    curves = batch_size_curves(cfg, Xb, yb, rng)
     plot_scaling(runs, curves, cfg, out)
+    fractions = {d: minima_fraction(d, cfg.num_hessians, rng)
+                 for d in range(1, cfg.max_dim + 1)}
+    plot_minima(fractions, cfg, out)
     final = {f"{toy}_{name}_final_f": float(TOYS[toy][0](*paths[toy, name][-1]))
              for toy, name in paths}
+    final_y = {f"saddle_{name}_final_y": abs(float(paths["saddle", name][-1, 1]))
+               for name in SCRATCH}
+    corr = np.corrcoef(Xb.T) - np.eye(5)
+    H = 2 * Xb.T @ Xb / cfg.n
+    gd, mb, sgd, sgd_decay = (c[1][-1] for c in curves.values())
     return {"max_diff_vs_torch": max_diff_vs_torch(cfg),
             "steps_raw": runs["raw features"][2],
             "steps_scaled": runs["standardized"][2],
+            "scaling_max_steps": cfg.scaling_max_steps,
             "cond_raw": conds["raw features"], "cond_scaled": conds["standardized"],
             "loss_gap_raw": gaps["raw features"],
             "loss_gap_scaled": gaps["standardized"],
-            "final_mse_full_batch": curves[cfg.n][-1],
-            "final_mse_batch_32": curves[32][-1],
-            "final_mse_batch_1": curves[1][-1], **final}
+            "num_steps": cfg.num_steps, "num_epochs": cfg.num_epochs,
+            "num_checks": cfg.num_checks,
+            "batch_size": cfg.batch_size, "decay_steps": cfg.decay_steps,
+            "batch_cond": float(np.linalg.cond(H)),
+            "batch_max_corr": float(np.abs(corr).max()),
+            "excess_full_batch": gd, "excess_mini_batch": mb,
+            "excess_sgd_constant": sgd, "excess_sgd_decayed": sgd_decay,
+            "updates_full_batch": len(curves["batch GD"][1]) - 1,
+            **{f"minima_fraction_d{d}": f for d, f in fractions.items()},
+            "num_hessians": cfg.num_hessians, **final, **final_y}
+
+
+ADAPTIVE = ["Adagrad", "RMSProp", "Adam"]
+CLAIMS = {
+    "scratch_equals_torch_to_rounding": lambda m: m["max_diff_vs_torch"] < 1e-12,
+    "gd_does_fine_on_the_quadratic": lambda m: m["quadratic_GD_final_f"]
+    < m["quadratic_Adam_final_f"],
+    "adaptive_methods_reach_a_minimum_of_the_saddle_toy": lambda m: all(
+        m[f"saddle_{k}_final_f"] < -0.24 for k in ADAPTIVE),
+    "gd_and_momentum_still_near_the_saddle": lambda m: m["saddle_GD_final_f"] > -0.1
+    and m["saddle_Momentum_final_f"] > -0.1,
+    "gd_is_leaving_the_saddle_slowly": lambda m: m["saddle_GD_final_y"] > 100 * 1e-3
+    and m["saddle_GD_final_f"] < 0,
+    "scaling_shrinks_the_condition_number": lambda m: m["cond_raw"]
+    > 1e4 * m["cond_scaled"],
+    "raw_gd_hits_the_cap_scaled_gd_converges_fast": lambda m: m["steps_raw"]
+    == m["scaling_max_steps"] and m["steps_scaled"] <= 10,
+    "batch_features_are_correlated": lambda m: m["batch_max_corr"] > 0.3,
+    "mini_batches_beat_full_batch_per_epoch": lambda m: m["excess_mini_batch"]
+    < 0.01 * m["excess_full_batch"],
+    "decaying_lr_beats_constant_sgd": lambda m: m["excess_sgd_decayed"]
+    < 0.2 * m["excess_sgd_constant"],
+    "minima_get_rare_as_dimension_grows": lambda m: m["minima_fraction_d1"]
+    > m["minima_fraction_d2"] > m["minima_fraction_d3"] > m["minima_fraction_d4"]
+    and m["minima_fraction_d4"] < 0.01,
+}
