@@ -1,0 +1,131 @@
+"""Build hook: what every finished page needs to be light, quiet and accessible.
+
+- Figures get ``width``/``height`` (read from the PNG header or the SVG's size), so the
+  page does not jump while they load, and all but the first load lazily.
+- The search index is fetched only when the reader opens search, and only their
+  language's: ``on_post_build`` splits Material's one two-language index into
+  ``search/search_index.json`` (中文) and ``en/search/search_index.json``, and a few
+  lines of script hold Material's request until the search box gets focus.
+- Material's ``<link rel="alternate" hreflang>`` lines make its script fetch
+  ``<page>/sitemap.xml`` for every alternate (a 404 on every page with page-level
+  alternates, as mkdocs-static-i18n writes them); the language switcher does not need
+  them, so they are left out. The search dialog gets an accessible name.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import struct
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+
+SIZES: dict[str, Path] = {}  # site path of every file -> its source, for figure sizes
+IMG = re.compile(r'<img (?=[^>]*src="([^"]+\.(?:png|svg))")([^>]*?)\s*/?>')
+ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^"]*">')
+SEARCH_LABEL = {"zh": "搜索", "en": "Search"}
+# Hold Material's XMLHttpRequest for the search index until the search box is focused,
+# and point it at this language's index.
+DEFER_SEARCH = """<script>
+(function () {
+  var open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+  var prefix = document.documentElement.lang === "en" ? "en/" : "", held = [];
+  XMLHttpRequest.prototype.open = function (method, url) {
+    var index = /search\\/search_index\\.json$/;
+    if (index.test(String(url))) {
+      this.dlnotesIndex = true;
+      arguments[1] = String(url).replace(index, prefix + "search/search_index.json");
+    }
+    return open.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.send = function () {
+    var request = this, args = arguments;
+    if (request.dlnotesIndex && held) {
+      held.push(function () { send.apply(request, args); });
+      return;
+    }
+    return send.apply(this, arguments);
+  };
+  function release() {
+    if (!held) return;
+    var waiting = held; held = null;
+    waiting.forEach(function (go) { go(); });
+  }
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches(".md-search__input")) release();
+  }, true);
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "__search") release();
+  }, true);
+})();
+</script>
+"""
+
+
+@event_priority(-300)  # after every hook that adds files (demos, notebooks)
+def on_files(files, config):
+    SIZES.clear()
+    for file in files:
+        SIZES[file.dest_uri] = Path(file.abs_src_path or "")
+    return files
+
+
+def figure_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) in CSS pixels of a PNG or of an SVG written by matplotlib."""
+    if not path.is_file():
+        return None
+    if path.suffix == ".png":
+        width, height = struct.unpack(">II", path.read_bytes()[16:24])
+        return width, height
+    head = path.read_text(encoding="utf-8", errors="replace")[:2000]
+    found = re.search(r'<svg[^>]*\swidth="([\d.]+)(pt|px)?"[^>]*\sheight="([\d.]+)(pt|px)?"', head)
+    if not found:
+        return None
+    scale = 4 / 3 if found.group(2) == "pt" else 1
+    return round(float(found.group(1)) * scale), round(float(found.group(3)) * scale)
+
+
+def on_post_page(output, page, config):
+    lang = "en" if page.file.src_uri.startswith("en/") else "zh"
+    output = ALTERNATE.sub("", output)
+    output = output.replace(
+        '<div class="md-search" data-md-component="search" role="dialog">',
+        '<div class="md-search" data-md-component="search" role="dialog" '
+        f'aria-label="{SEARCH_LABEL[lang]}">',
+        1,
+    )
+    output = output.replace("<script src=", DEFER_SEARCH + "<script src=", 1)
+    first = [True]
+
+    def sized(match):
+        src, attributes = match.group(1), match.group(2)
+        site_path = posixpath.normpath(posixpath.join(page.file.dest_uri, "..", src))
+        size = figure_size(SIZES.get(site_path, Path()))
+        extra = ""
+        if size and "width=" not in attributes:
+            extra += f' width="{size[0]}" height="{size[1]}"'
+        if not first[0] and "loading=" not in attributes:
+            extra += ' loading="lazy"'
+        first[0] = False
+        return f'<img {attributes}{extra} decoding="async" />'
+
+    return IMG.sub(sized, output)
+
+
+def on_post_build(config):
+    """One search index per language: Chinese pages at the root, English under en/."""
+    site = Path(config.site_dir)
+    both = site / "search" / "search_index.json"
+    if not both.is_file():
+        return
+    index = json.loads(both.read_text(encoding="utf-8"))
+    english = [d for d in index["docs"] if d["location"].startswith("en/")]
+    chinese = [d for d in index["docs"] if not d["location"].startswith("en/")]
+    for target, docs in ((both, chinese), (site / "en" / "search" / "search_index.json", english)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(
+            json.dumps({**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")),
+            encoding="utf-8",
+        )
