@@ -30,18 +30,58 @@ def test_sigmoid_derivative_formula_and_its_max():
     assert g.max() <= 0.25 + 1e-7
 
 
-def test_prelu_equals_nn_prelu():
-    z = torch.randn(50)
-    assert torch.allclose(PReLU(0.3)(z), nn.PReLU(init=0.3)(z))
+def test_prelu_equals_nn_prelu_values_and_gradients():
+    torch.manual_seed(0)
+    z = torch.cat([torch.randn(50), torch.zeros(3)]).requires_grad_(True)
+    ours, ref = PReLU(0.3), nn.PReLU(init=0.3)
+    a, b = ours(z), ref(z)
+    assert torch.allclose(a, b)
+    ga_z, ga_a = torch.autograd.grad(a.sum(), (z, ours.a))
+    gb_z, gb_a = torch.autograd.grad(b.sum(), (z, ref.weight))
+    assert torch.allclose(ga_z, gb_z) and torch.allclose(ga_a, gb_a.squeeze())
+    assert ga_a == pytest.approx(z[z < 0].sum().item())  # d/da of a*z, negatives only
+
+
+def relu_input_with_zeros():
+    torch.manual_seed(1)
+    X = torch.randn(64, 9)
+    X[::4] = 0.0  # exact zeros: where ReLU's derivative is a convention (0 in torch)
+    return X.requires_grad_(True)
 
 
 def test_maxout_reproduces_relu_values_and_gradients():
-    X = torch.randn(64, 9, requires_grad=True)
+    X = relu_input_with_zeros()
     a, b = maxout_as_relu(9)(X), F.relu(X)
     assert torch.equal(a, b)
     (ga,) = torch.autograd.grad(a.sum(), X)
     (gb,) = torch.autograd.grad(b.sum(), X)
     assert torch.equal(ga, gb)
+    assert ga[::4].abs().sum() == 0  # at z = 0 the gradient is 0, as F.relu's
+
+
+def test_identity_piece_first_breaks_the_gradient_at_zero():
+    """With the pieces in the other order (z, 0), max's tie-break at z = 0 sends the
+    gradient to the identity piece: derivative 1 where F.relu has 0."""
+    X = relu_input_with_zeros()
+    layer = maxout_as_relu(9)
+    with torch.no_grad():  # swap the two pieces of every unit
+        W = layer.linear.weight.view(9, 2, 9).flip(1).reshape(18, 9).clone()
+        layer.linear.weight.copy_(W)
+    a = layer(X)
+    assert torch.equal(a, F.relu(X))  # same values...
+    (ga,) = torch.autograd.grad(a.sum(), X)
+    (gb,) = torch.autograd.grad(F.relu(X).sum(), X)
+    assert not torch.equal(ga, gb)  # ...but not the same gradient
+    assert torch.all(ga[::4] == 1) and torch.all(gb[::4] == 0)
+
+
+def test_clamp_relu_has_the_wrong_gradient_at_zero():
+    z = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    (g_clamp,) = torch.autograd.grad(z.clamp(min=0).sum(), z)
+    (g_ours,) = torch.autograd.grad(relu(z).sum(), z)
+    assert g_clamp[1] == 1 and g_ours[1] == 0
+    (g_ref,) = torch.autograd.grad(F.relu(z).sum(), z)
+    assert torch.equal(g_ours, g_ref) and not torch.equal(g_clamp, g_ref)
 
 
 def test_maxout_is_max_over_k_linear_pieces():
