@@ -114,6 +114,7 @@ def on_post_page(output, page, config):
     return IMG.sub(sized, output)
 
 
+@event_priority(-200)  # after mkdocs-static-i18n (-100) has merged both languages' index
 def on_post_build(config):
     """One search index per language: Chinese pages at the root, English under en/."""
     site = Path(config.site_dir)
