@@ -158,7 +158,7 @@ ZH = {
     "softmax(z / {})": "softmax(z / {})", "probability": "概率",
     "softmax turns scores into probabilities": "softmax 把分数变成概率",
     "test accuracy on digits": "digits 测试准确率",
-    "sigmoid, Glorot init": "sigmoid，Glorot 初始化",
+    "sigmoid, Glorot init": "sigmoid，Xavier 初始化",  # = Glorot; see common.KEEP_LATIN
     "{} hidden layers × {}, {} epochs of SGD with momentum":
         "{} 个隐藏层 × {}，带动量的 SGD 训练 {} 轮",
 }
