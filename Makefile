@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install serve edit build test bench clean
+.PHONY: install serve edit build test bench mutants clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ test: install  ## module tests, page code blocks, site and browser checks
 
 bench: install  ## cold / warm / one-touch builds and each demo's time and metrics
 	$(BIN)/python scripts/bench.py
+
+mutants: install  ## mutation testing of the from-scratch code: [PART=cnn] [MODULE=convolution] [FUNCTION=conv2d] [JOBS=2]
+	$(BIN)/python scripts/mutants.py $(if $(PART),--part $(PART)) \
+		$(if $(MODULE),--module $(MODULE)) $(if $(FUNCTION),--function $(FUNCTION)) \
+		$(if $(JOBS),--jobs $(JOBS))
 
 clean:
 	rm -rf site .cache out build
