@@ -53,7 +53,11 @@ def on_page_content(content, page, config, files):
                 f"{page.file.src_uri}: KaTeX cannot typeset {tex!r}: {err}"
             ) from None
 
-    return MATH.sub(typeset, content)
+    # a wide display formula scrolls sideways: the keyboard must be able to reach it
+    return MATH.sub(typeset, content).replace(
+        '<span class="katex-display">',
+        '<span class="katex-display" tabindex="0">',
+    )
 
 
 def on_post_page(output, page, config):

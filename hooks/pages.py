@@ -111,7 +111,13 @@ def on_post_page(output, page, config):
         first[0] = False
         return f'<img {attributes}{extra} decoding="async" />'
 
-    return IMG.sub(sized, output)
+    output = IMG.sub(sized, output)
+    if "jupyter-wrapper" in output:  # nbconvert's code areas scroll: reachable by keyboard
+        output = re.sub(r"<pre>", '<pre tabindex="0">', output)
+        output = output.replace(
+            '<div class="highlight-ipynb', '<div tabindex="0" class="highlight-ipynb'
+        )
+    return output
 
 
 @event_priority(-200)  # after mkdocs-static-i18n (-100) has merged both languages' index
