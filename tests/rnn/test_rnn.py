@@ -1,9 +1,13 @@
-"""RNN cell vs nn.RNN, the shapes of the usual layouts, parameter counts."""
+"""RNN cell vs nn.RNN, the shapes of the usual layouts, padded batches, and the memory
+curves behind the figure."""
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
-from snippets.rnn.rnn import Config, check_against_torch, rnn_forward, shapes
+from snippets.rnn.rnn import (Config, check_against_torch, last_valid, masked_mean,
+                              memory_curves, padded_batch, rnn_forward, shapes,
+                              steps_to_forget)
 
 
 def test_scratch_rnn_equals_nn_rnn_values_and_grads():
@@ -20,6 +24,20 @@ def test_one_step_by_hand():
     h1 = torch.tanh(torch.tensor(2.1))
     assert torch.allclose(H[0, 0, 0], h1)
     assert torch.allclose(h[0, 0], torch.tanh(0.5 * h1 + 0.1))
+    assert torch.equal(H[-1], h)
+
+
+def test_seed_mistake_an_rnn_is_not_a_feed_forward_net():
+    """The notes call an RNN 'a feed-forward network with links through time'. A
+    feed-forward net applied step by step (no W_hh) forgets x_1 at once; the RNN's
+    last state still depends on x_1. Only the unrolled graph is feed-forward."""
+    torch.manual_seed(0)
+    W_xh, W_hh, b = torch.randn(4, 2), torch.randn(4, 4) * 0.3, torch.zeros(4)
+    for recurrent, expect_dependence in ((W_hh, True), (torch.zeros(4, 4), False)):
+        X = torch.randn(5, 1, 2, requires_grad=True)
+        _, h_T = rnn_forward(X, torch.zeros(1, 4), W_xh, recurrent, b)
+        (grad,) = torch.autograd.grad(h_T.sum(), X)
+        assert (grad[0].abs().max() > 1e-4) == expect_dependence
 
 
 def test_shapes_of_each_layout():
@@ -51,3 +69,48 @@ def test_bidirectional_last_output_is_not_the_backward_summary():
     assert torch.allclose(out[:, 0, 4:], h_n[1])  # backward: summary sits at step 0
     only_last, _ = bi(X[:, -1:])  # the backward half at step T has seen x_T only
     assert torch.allclose(out[:, -1, 4:], only_last[:, 0, 4:], atol=1e-6)
+
+
+def test_last_valid_picks_each_sequence_own_last_step():
+    out = torch.arange(2 * 4 * 1, dtype=torch.float).reshape(2, 4, 1)
+    assert last_valid(out, torch.tensor([4, 2])).flatten().tolist() == [3.0, 5.0]
+
+
+def test_common_mistake_out_last_step_of_a_padded_batch():
+    """out[:, -1] reads padding for every sequence shorter than the longest; the
+    packed run and last_valid give what each sequence gives on its own."""
+    torch.manual_seed(0)
+    found = padded_batch(Config())
+    assert found["pad_packed_err"] < 1e-5 and found["pad_last_valid_err"] < 1e-5
+    assert found["pad_out_last_err"] > 1e-2
+    same = padded_batch(Config(lengths=(5, 5, 5)))  # no padding: all three agree
+    assert same["pad_out_last_err"] < 1e-5
+
+
+def test_masked_mean_ignores_padding():
+    lengths = torch.tensor([3, 1])
+    loss = torch.tensor([[1.0, 2.0, 3.0], [4.0, 99.0, -7.0]])  # 99, -7: padding
+    assert torch.isclose(masked_mean(loss, lengths), torch.tensor(10.0 / 4))
+    seqs = [torch.randn(n, 2) for n in (5, 2, 4)]
+    X = pad_sequence(seqs, batch_first=True)
+    per_step = X.square().sum(-1)  # padded steps are zeros here, still not counted
+    lengths = torch.tensor([5, 2, 4])
+    expected = torch.cat([s.square().sum(-1) for s in seqs]).mean()
+    assert torch.isclose(masked_mean(per_step, lengths), expected)
+    assert not torch.isclose(per_step.mean(), expected)  # the unmasked mean is off
+
+
+def test_memory_decays_faster_for_smaller_radius_and_saturation_tames_1_5():
+    cfg = Config(memory_hiddens=32, memory_steps=40, memory_draws=2,
+                 radii=(0.5, 0.9, 1.5))
+    strong, slope_strong = memory_curves(cfg, drive=0.5)
+    weak, slope_weak = memory_curves(cfg, drive=0.1)
+    assert steps_to_forget(strong[0.5]) < steps_to_forget(strong[0.9])
+    assert all(a > b for a, b in zip(strong[0.9][5:], strong[0.5][5:]))
+    assert strong[1.5][-1] < 1 < weak[1.5][-1]  # saturation decides, not rho alone
+    assert slope_strong[1.5] < slope_weak[1.5] <= 1
+
+
+def test_steps_to_forget_reports_never_as_minus_one():
+    assert steps_to_forget([0.5, 0.01, 1e-4]) == 3
+    assert steps_to_forget([0.5, 0.2]) == -1
