@@ -1,5 +1,6 @@
-"""Backpropagation by hand for a 2-layer MLP (equal to autograd) and a tiny reverse-mode
-automatic differentiation engine (computational graph + topological order).
+"""Backpropagation by hand for a 2-layer MLP (equal to autograd), gradient checking with
+central differences, and a tiny reverse-mode automatic differentiation engine
+(computational graph + topological order).
 
 Page: foundations/backprop.md
 Run:  python -m snippets run foundations/backprop
@@ -26,6 +27,8 @@ class Config:
     batch_size: int = 64
     lr: float = 0.5  # plain SGD
     num_exprs: int = 200  # random expressions checked against torch
+    check_batch: int = 8  # samples in the numerical gradient check
+    check_h: float = 1e-6  # step of the central differences
     seed: int = 0
 
     @classmethod
@@ -38,7 +41,7 @@ def forward(X, params):
     """Z1 = X W1 + b1, H = ReLU(Z1), O = H W2 + b2. Keeps what backward needs."""
     W1, b1, W2, b2 = params
     Z1 = X @ W1 + b1  # (n, num_hiddens)
-    H = Z1.clamp(min=0)
+    H = torch.relu(Z1)  # derivative 0 at Z1 = 0, like the mask in backward
     O = H @ W2 + b2  # (n, 10) logits
     return O, (X, Z1, H)
 
@@ -57,6 +60,37 @@ def backward(O, y, cache, params):
     dW1, db1 = X.T @ dZ1, dZ1.sum(0)
     return [dW1, db1, dW2, db2]
 # --8<-- [end:mlp]
+
+
+# --8<-- [start:gradcheck]
+def numerical_grads(loss_fn, params, h=1e-6):
+    """Central differences (L(p + h e) - L(p - h e)) / 2h for every entry of every p."""
+    grads = []
+    for p in params:
+        g = torch.zeros_like(p)
+        for i in range(p.numel()):
+            old = p.view(-1)[i].item()
+            p.view(-1)[i] = old + h
+            up = loss_fn(params)
+            p.view(-1)[i] = old - h
+            down = loss_fn(params)
+            p.view(-1)[i] = old  # put the entry back
+            g.view(-1)[i] = (up - down) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def relative_error(grads, other) -> float:
+    """||g - g~|| / (||g|| + ||g~||) over all parameters: ~1e-7 or less means right."""
+    g, o = torch.cat([t.flatten() for t in grads]), torch.cat([t.flatten() for t in other])
+    return ((g - o).norm() / (g.norm() + o.norm())).item()
+# --8<-- [end:gradcheck]
+
+
+def mean_ce(X, y):
+    """The loss of forward() as a function of the parameters, for gradient checking."""
+    return lambda params: torch.nn.functional.cross_entropy(forward(X, params)[0],
+                                                            y).item()
 
 
 # --8<-- [start:engine]
@@ -176,7 +210,7 @@ def train_mlp(cfg: Config):
               torch.randn(cfg.num_hiddens, 10, dtype=torch.float64)
               / cfg.num_hiddens**0.5,
               torch.zeros(10, dtype=torch.float64)]
-    losses, worst = [], 0.0
+    losses, gaps_per_step = [], []
     for _ in range(cfg.num_epochs):
         for idx in torch.randperm(len(tr)).split(cfg.batch_size):
             Xb, yb = X[tr[idx]], y[tr[idx]]
@@ -185,12 +219,25 @@ def train_mlp(cfg: Config):
             leaves = [p.clone().requires_grad_(True) for p in params]
             loss = torch.nn.functional.cross_entropy(forward(Xb, leaves)[0], yb)
             auto = torch.autograd.grad(loss, leaves)
-            gaps = [(g - a).abs().max().item() for g, a in zip(grads, auto)]
-            worst = max(worst, *gaps)
+            gaps_per_step.append(max((g - a).abs().max().item()
+                                     for g, a in zip(grads, auto)))
             params = [p - cfg.lr * g for p, g in zip(params, grads)]
             losses.append(loss.item())
     acc = (forward(X[te], params)[0].argmax(1) == y[te]).double().mean().item()
-    return losses, worst, acc
+    return losses, gaps_per_step, acc, params, (X[tr], y[tr])
+
+
+def gradient_check(params, data, cfg: Config) -> dict:
+    """Hand-written gradients vs central differences, and a deliberately buggy backward
+    (the 1/n of the mean forgotten) vs the same numbers."""
+    X, y = data[0][:cfg.check_batch], data[1][:cfg.check_batch]
+    params = [p.clone() for p in params]
+    numeric = numerical_grads(mean_ce(X, y), params, cfg.check_h)
+    O, cache = forward(X, params)
+    hand = backward(O, y, cache, params)
+    buggy = [g * len(y) for g in hand]  # what backward gives without "dO /= n"
+    return {"gradcheck_rel_err": relative_error(hand, numeric),
+            "gradcheck_buggy_rel_err": relative_error(buggy, numeric)}
 
 
 def plot_graph(out: Path) -> None:
@@ -218,24 +265,56 @@ def plot_graph(out: Path) -> None:
     ax.set_xlim(-0.5, 3.5), ax.set_ylim(-0.5, 2.5), ax.axis("off")
     ax.set_title("L = tanh(w·x + b): forward values (left→right), gradients ∂L/∂node "
                  "(right→left)")
-    save_figure(fig, out / "graph.svg")
+    save_figure(fig, out / "graph.svg", zh=ZH)
 
 
-def plot_loss(losses, cfg: Config, out: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+ZH = {
+    "{}\nvalue {}\ngrad {}": "{}\n值 {}\n梯度 {}",
+    "L = tanh(w·x + b): forward values (left→right), gradients ∂L/∂node (right→left)":
+        "L = tanh(w·x + b)：前向计算值（从左到右），梯度 ∂L/∂节点（从右到左）",
+    "SGD step": "SGD 步数", "cross-entropy": "交叉熵",
+    "training loss, hand-written gradients only": "训练损失（只用手写梯度）",
+    "max |hand-written − autograd| per step": "每一步的 max |手写 − 自动求导|",
+    "float64 machine epsilon": "float64 机器精度",
+    "2-layer MLP, {} epochs of SGD": "两层 MLP，SGD 训练 {} 轮",
+}
+
+
+def plot_loss(losses, gaps, cfg: Config, out: Path) -> None:
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.2))
     ax.plot(losses, lw=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("SGD step"), ax.set_ylabel("cross-entropy")
-    ax.set_title(f"2-layer MLP, hand-written backprop, {cfg.num_epochs} epochs")
-    save_figure(fig, out / "mlp_loss.svg")
+    ax.set_title("training loss, hand-written gradients only")
+    bx.plot(gaps, ".", ms=2)
+    bx.axhline(torch.finfo(torch.float64).eps, color="gray", ls="--",
+               label="float64 machine epsilon")
+    bx.set_yscale("log"), bx.set_ylim(1e-20, 1e-12)
+    bx.set_xlabel("SGD step"), bx.set_title("max |hand-written − autograd| per step")
+    bx.legend(fontsize=8)
+    fig.suptitle(f"2-layer MLP, {cfg.num_epochs} epochs of SGD", fontsize=10, y=1.03)
+    save_figure(fig, out / "mlp_loss.svg", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/foundations-backprop")) -> dict:
     seed_everything(cfg.seed)
     use_style()
-    losses, worst, acc = train_mlp(cfg)
-    plot_loss(losses, cfg, out)
+    losses, gaps, acc, params, train = train_mlp(cfg)
+    plot_loss(losses, gaps, cfg, out)
     plot_graph(out)
-    return {"mlp_grad_max_err": worst, "mlp_test_acc": acc, "final_loss": losses[-1],
+    return {"mlp_grad_max_err": max(gaps), "mlp_test_acc": acc, "final_loss": losses[-1],
+            "first_loss": losses[0], "num_sgd_steps": len(gaps),
             "engine_max_err": check_engine(cfg.num_exprs, cfg.seed),
-            "num_exprs": cfg.num_exprs}
+            "num_exprs": cfg.num_exprs, "check_batch": cfg.check_batch,
+            **gradient_check(params, train, cfg)}
+
+
+CLAIMS = {
+    "hand_backprop_equals_autograd_every_step": lambda m: m["mlp_grad_max_err"] < 1e-12,
+    "engine_equals_torch": lambda m: m["engine_max_err"] < 1e-9,
+    "hand_gradients_train_the_net": lambda m: m["mlp_test_acc"] > 0.9
+    and m["final_loss"] < 0.25 * m["first_loss"],
+    "gradient_check_passes": lambda m: m["gradcheck_rel_err"] < 1e-7,
+    "gradient_check_catches_a_forgotten_mean": lambda m: m["gradcheck_buggy_rel_err"]
+    > 0.1,
+}
