@@ -16,6 +16,21 @@ import torch
 
 from snippets.common import progress, save_figure, seed_everything, use_style
 
+ZH = {
+    "γ = {}": "γ = {}",
+    "1/(1-γ) steps before the reward": "奖励之前 1/(1-γ) 步（有效视野）",
+    "time step t": "时间步 t",
+    "return G_t (log scale)": "回报 G_t（对数坐标）",
+    "One reward of +1 at the last step: credit received by step t":
+        "只有最后一步得到 +1：第 t 步分到的功劳",
+    "Monte Carlo: average return from each cell": "蒙特卡洛：从各格出发的平均回报",
+    "exact: solve the Bellman equation": "精确值：解贝尔曼方程",
+    "Random policy on slippery FrozenLake: V(s) = E[return | s]":
+        "随机策略在打滑的冰湖上：V(s) = E[回报 | s]",
+    "H = hole, G = goal: the episode ends there, so V = 0":
+        "H = 冰洞，G = 终点：回合在那里结束，所以 V = 0",
+}
+
 
 @dataclass
 class Config:
@@ -96,32 +111,48 @@ def exact_values(env, gamma: float) -> np.ndarray:
 
 def plot_credit(cfg: Config, out: Path) -> float:
     rewards = [0.0] * (cfg.episode_len - 1) + [1.0]  # one reward, at the very end
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    for gamma in cfg.gammas:
-        ax.plot(discounted_returns(rewards, gamma), label=f"gamma = {gamma:g}")
-    ax.set(xlabel="time step t", ylabel="return G_t",
+    T = cfg.episode_len
+    fig, ax = plt.subplots(figsize=(6.8, 3.6))
+    for gamma, style in zip(cfg.gammas, ("-", "--", "-.", ":")):
+        line, = ax.plot(discounted_returns(rewards, gamma), ls=style, lw=1.8,
+                        label=f"γ = {gamma:g}")
+        k = 1 / (1 - gamma) if gamma < 1 else np.inf  # effective horizon
+        if k < T:  # mark the step the horizon reaches: weight gamma^k ~ 1/e
+            t = T - 1 - round(k)
+            ax.plot(t, gamma ** round(k), "o", ms=7, mfc="w", color=line.get_color())
+    ax.axhline(np.exp(-1), color="gray", lw=0.8)
+    ax.text(20, np.exp(-1) * 0.6, "1/e", color="gray")
+    ax.plot([], [], "o", ms=7, mfc="w", color="gray",
+            label="1/(1-γ) steps before the reward")
+    ax.set_yscale("log")
+    ax.set(xlabel="time step t", ylabel="return G_t (log scale)", ylim=(1e-4, 2),
            title="One reward of +1 at the last step: credit received by step t")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.02, 0.12))  # the empty corner
-    save_figure(fig, out / "credit.svg")
+    ax.legend(loc="lower left")
+    save_figure(fig, out / "credit.svg", zh=ZH)
     return discounted_returns(rewards, 0.9)[0]
 
 
 def plot_values(env, V_mc, V_exact, out: Path) -> None:
     desc = env.unwrapped.desc.astype(str)
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.9))
     vmax = V_exact.max()
-    titles = ("Monte Carlo average of G_t", "exact: solve the Bellman equation")
+    titles = ("Monte Carlo: average return from each cell",
+              "exact: solve the Bellman equation")
     for ax, V, title in zip(axes, (V_mc, V_exact), titles):
-        ax.imshow(V.reshape(4, 4), cmap="viridis", vmin=0, vmax=vmax)
+        im = ax.imshow(V.reshape(4, 4), cmap="viridis", vmin=0, vmax=vmax)
         for s in range(16):
             r, c = divmod(s, 4)
             text = desc[r, c] if desc[r, c] in "HG" else f"{V[s]:.3f}"
-            ax.text(c, r, text, ha="center", va="center",
+            ax.text(c, r, text, ha="center", va="center", weight="bold"
+                    if desc[r, c] in "HG" else "normal",
                     color="w" if V[s] < 0.6 * vmax else "k")
         ax.set_title(title)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
-    fig.suptitle("Random policy on slippery FrozenLake: V(s) = E[G_t | s_t = s]")
-    save_figure(fig, out / "frozenlake_values.svg")
+    fig.colorbar(im, ax=axes, label="V(s)", shrink=0.85)
+    fig.suptitle("Random policy on slippery FrozenLake: V(s) = E[return | s]")
+    fig.text(0.42, 0.05, "H = hole, G = goal: the episode ends there, so V = 0",
+             ha="center")
+    save_figure(fig, out / "frozenlake_values.svg", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/rl-problem")) -> dict:
@@ -136,8 +167,39 @@ def main(cfg: Config = Config(), out: Path = Path("out/rl-problem")) -> dict:
     r = torch.randn(3, cfg.episode_len, dtype=torch.float64)
     loop = torch.tensor([discounted_returns(row.tolist(), 0.9) for row in r],
                         dtype=torch.float64)
-    return {"sparse_G0_gamma_0.9": G0, "random_success_rate": success,
+    open_cells = [s for s in range(16) if desc_of(env)[s] in "SF"]
+    return {"episode_len": cfg.episode_len, "num_episodes": cfg.num_episodes,
+            "sparse_G0_gamma_0.9": G0,
+            "sparse_G0_gamma_0.99": discounted_returns([0.0] * (cfg.episode_len - 1)
+                                                       + [1.0], 0.99)[0],
+            "random_success_rate": success,
             "V_start_mc": float(V_mc[0]), "V_start_exact": float(V_exact[0]),
+            "V_left_of_goal": float(V_exact[14]),
+            "V_cell_13": float(V_exact[13]), "V_cell_10": float(V_exact[10]),
+            "V_above_goal": float(V_exact[11]),
+            "above_goal_is_hole": float(desc_of(env)[11] == "H"),
+            "best_open_cell": float(max(open_cells, key=lambda s: V_exact[s])),
             "mc_vs_exact_max_err": float(np.abs(V_mc - V_exact).max()),
             "loop_vs_matrix_max_err": float((discounted_returns_matrix(r, 0.9) - loop)
                                             .abs().max())}
+
+
+def desc_of(env) -> str:
+    """The map as one string, cell s at index s: S start, F ice, H hole, G goal."""
+    return "".join(env.unwrapped.desc.astype(str).flatten())
+
+
+CLAIMS = {
+    "loop_and_matrix_agree": lambda m: m["loop_vs_matrix_max_err"] < 1e-12,
+    "gamma_0.9_leaves_under_1pct_at_the_start": lambda m: m["sparse_G0_gamma_0.9"]
+    < 0.01,
+    "gamma_0.99_leaves_over_half_at_the_start": lambda m: m["sparse_G0_gamma_0.99"]
+    > 0.5,
+    "random_walker_rarely_reaches_goal": lambda m: m["random_success_rate"] < 0.05,
+    "cell_left_of_goal_is_worth_most": lambda m: m["best_open_cell"] == 14,
+    "cell_above_goal_is_a_hole": lambda m: m["above_goal_is_hole"] == 1
+    and m["V_above_goal"] == 0,
+    "next_best_cells_are_13_then_10": lambda m: m["V_left_of_goal"] > m["V_cell_13"]
+    > m["V_cell_10"] > m["V_start_exact"],
+    "monte_carlo_close_to_exact": lambda m: m["mc_vs_exact_max_err"] < 0.05,
+}

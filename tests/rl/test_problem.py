@@ -20,8 +20,15 @@ def test_discounted_returns_by_hand(rewards, gamma, expected):
 
 
 def test_return_counts_only_future_rewards():
-    # common mistake: adding the rewards already collected before step t
-    assert discounted_returns([5.0, 0.0, 1.0], 1.0)[1] == pytest.approx(1.0)
+    rewards = [5.0, 0.0, 1.0]
+    assert discounted_returns(rewards, 1.0)[1] == pytest.approx(1.0)
+    # the common mistake, run: "return" as the reward collected from the start up to
+    # and including step t. It credits step 1 with the 5 earned before it acted.
+    so_far = np.cumsum(rewards).tolist()
+    assert so_far[1] == pytest.approx(5.0) and so_far[1] != discounted_returns(
+        rewards, 1.0)[1]
+    # ...and the whole episode's reward gives every step the same credit, 6
+    assert [sum(rewards)] * 3 != discounted_returns(rewards, 1.0)
 
 
 def test_matrix_form_equals_loop_for_a_batch():
@@ -41,3 +48,13 @@ def test_exact_values_solve_the_bellman_equation():
     np.testing.assert_allclose(V, backup, atol=1e-12)
     assert V[15] == 0 and V[5] == 0  # goal and hole: nothing comes after
     assert V[14] > V[10] > V[0] > 0  # credit grows towards the goal
+
+
+def test_random_policy_values_near_the_goal():
+    env = gym.make("FrozenLake-v1", is_slippery=True)
+    V = exact_values(env, 0.99)
+    desc = "".join(env.unwrapped.desc.astype(str).flatten())
+    assert desc[11] == "H" and V[11] == 0  # the cell above G is a hole
+    assert int(np.argmax(V)) == 14 and V[14] == pytest.approx(0.434, abs=1e-3)
+    assert V[14] > V[13] > V[10] > V[0]  # then the cells next to it
+    assert V[0] == pytest.approx(0.0124, abs=1e-4)
