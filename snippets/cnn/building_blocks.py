@@ -56,6 +56,24 @@ def batch_norm2d(X, gamma, beta, eps=1e-5):
     var = X.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
     X_hat = (X - mean) / torch.sqrt(var + eps)
     return gamma.view(1, -1, 1, 1) * X_hat + beta.view(1, -1, 1, 1)
+
+
+def update_running(running_mean, running_var, X, momentum=0.1):
+    """What training mode also does: move the running statistics towards the batch's.
+
+    PyTorch stores the unbiased variance here (normalising used the biased one)."""
+    n = X.numel() / X.shape[1]  # values per channel: N * H * W
+    mean = X.mean(dim=(0, 2, 3))
+    var = X.var(dim=(0, 2, 3), unbiased=False) * n / (n - 1)
+    return ((1 - momentum) * running_mean + momentum * mean,
+            (1 - momentum) * running_var + momentum * var)
+
+
+def batch_norm2d_eval(X, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Eval-mode batch norm: the stored statistics, not the batch's."""
+    X_hat = (X - running_mean.view(1, -1, 1, 1)) / torch.sqrt(
+        running_var.view(1, -1, 1, 1) + eps)
+    return gamma.view(1, -1, 1, 1) * X_hat + beta.view(1, -1, 1, 1)
 # --8<-- [end:batch_norm]
 
 
@@ -118,11 +136,13 @@ def conv_macs(net: nn.Module, X: torch.Tensor) -> int:
 
 # --8<-- [start:small_net]
 def small_net(num_classes: int = 10) -> nn.Sequential:
-    """A small CNN for 1 x 28 x 28 images that uses every block on this page."""
+    """A small CNN for 1 x 28 x 28 images that uses every block on this page.
+
+    A conv followed by batch norm needs no bias: batch norm subtracts it again."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
         nn.MaxPool2d(2),
         Inception(32, 16, 16, 32, 4, 8, 8),  # 16 + 32 + 8 + 8 = 64 channels
         nn.Conv2d(64, 32, 1),  # 1x1: mix and shrink channels
@@ -162,40 +182,92 @@ def plot_pooling(E: torch.Tensor, k: int, out: Path) -> None:
                   interpolation="nearest")
         ax.set_title(f"{title}: {M.shape[2]}x{M.shape[3]}")
         ax.axis("off")
-    save_figure(fig, out / "pooling.png")
+    save_figure(fig, out / "pooling.png", zh=ZH)
 
 
-def plot_inception(counts: dict, out: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    names = list(counts)
-    titles = ("parameters", "multiply-adds")
-    for ax, key, title in zip(axes, ("params", "macs"), titles):
-        values = [counts[n][key] for n in names]
-        bars = ax.bar(names, values, color=["C1", "C0"])
-        ax.bar_label(bars, labels=[f"{v / 1e6:.2f} M" for v in values])
-        ax.set_title(f"{title}, input 192 x 28 x 28")
-        ax.set_ylim(0, max(values) * 1.15)
-    save_figure(fig, out / "inception_cost.svg")
+BRANCHES = {"b1": "1x1", "b3": "3x3 branch", "b5": "5x5 branch", "bp": "pool branch"}
 
 
-def plot_shapes(rows, out: Path) -> None:
+def plot_inception(blocks: dict, X: torch.Tensor, out: Path) -> None:
+    """Multiply-adds and parameters of each branch, stacked, for both blocks."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    names = list(blocks)
+    for ax, key in zip(axes, ("multiply-adds", "parameters")):
+        left = np.zeros(len(names))
+        for i, (attr, label) in enumerate(BRANCHES.items()):
+            branch = [getattr(b, attr) for b in blocks.values()]
+            values = np.array([conv_macs(m, X) if key == "multiply-adds"
+                               else num_params(m) for m in branch]) / 1e6
+            ax.barh(names, values, left=left, color=f"C{i}", hatch=["", "//", "..",
+                    "xx"][i], edgecolor="white", label=label)
+            left += values
+        for y, total in enumerate(left):
+            ax.text(total, y, f" {total:.2f} M", va="center")
+        ax.set(xlabel=f"{key} (millions)", xlim=(0, left.max() * 1.25))
+        ax.set_title(f"{key} per branch, input 192x28x28")
+    axes[0].legend(fontsize=8, loc="upper right")
+    save_figure(fig, out / "inception_cost.svg", zh=ZH)
+
+
+def plot_shapes(rows, macs, out: Path) -> None:
     names = [f"{i}. {r[0]}" for i, r in enumerate(rows)]
     sizes = [int(np.prod(r[1][1:])) for r in rows]
     y = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    ax.barh(y + 0.2, sizes, 0.4, color="C0", label="numbers per example (C x H x W)")
-    ax.barh(y - 0.2, [r[2] for r in rows], 0.4, color="C3", label="parameters")
+    fig, ax = plt.subplots(figsize=(8.4, 6.6))
+    ax.barh(y + 0.27, sizes, 0.27, color="C0", label="numbers per example (C x H x W)")
+    ax.barh(y, [r[2] for r in rows], 0.27, color="C3", hatch="//", edgecolor="white",
+            label="parameters")
+    ax.barh(y - 0.27, macs, 0.27, color="C2", hatch="..", edgecolor="white",
+            label="multiply-adds per example")
+    for yi, r in zip(y, rows):
+        ax.text(1.5e6, yi, "x".join(map(str, r[1][1:])), va="center", fontsize=8)
     ax.set_yticks(y, names)
     ax.set_xscale("symlog", linthresh=10)
-    ax.set(xlabel="count (log scale)", title="Activations shrink, channels grow")
+    ax.set(xlabel="count (log scale)", xlim=(0, 2e7),
+           title="Activations shrink at each pooling; compute sits in the convolutions")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
-    save_figure(fig, out / "shapes.svg")
+    save_figure(fig, out / "shapes.svg", zh=ZH)
+
+
+def layer_macs(net: nn.Sequential, X: torch.Tensor) -> list[int]:
+    """Multiply-adds per example of each layer (0 for layers without weights)."""
+    macs = [0]  # the input row
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            macs.append(layer.in_features * layer.out_features)
+        else:
+            macs.append(conv_macs(layer, X[:1]) if isinstance(layer, nn.Module) else 0)
+        X = layer(X)
+    return macs
+
+
+ZH = {
+    "edge map (input): {}": "边缘强度图（输入）：{}",
+    "{}x{} max pooling: {}": "{}x{} 最大池化：{}",
+    "{}x{} average pooling: {}": "{}x{} 平均池化：{}",
+    "naive": "不降维", "with 1x1 reductions": "1×1 降维",
+    "1x1": "1×1 支路", "3x3 branch": "3×3 支路", "5x5 branch": "5×5 支路",
+    "pool branch": "池化支路",
+    "multiply-adds (millions)": "乘加次数（百万）", "parameters (millions)": "参数（百万）",
+    "multiply-adds per branch, input 192x28x28": "各支路的乘加次数，输入 192x28x28",
+    "parameters per branch, input 192x28x28": "各支路的参数，输入 192x28x28",
+    " {} M": " {} M",
+    "numbers per example (C x H x W)": "每个样本的激活数（C x H x W）",
+    "parameters": "参数", "multiply-adds per example": "每个样本的乘加次数",
+    "count (log scale)": "个数（对数刻度）",
+    "Activations shrink at each pooling; compute sits in the convolutions":
+        "激活在每次池化后变小；计算量集中在卷积层",
+    "{}. input": "{}. 输入",
+}
+ZH.update({f"{{}}. {name}": f"{{}}. {name}" for name in (  # PyTorch's class names
+    "Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout",
+    "Linear")})
 
 
 def check_against_torch(cfg: Config) -> dict:
     """Largest |scratch - torch| for pooling, 1x1 conv and batch norm, random shapes."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    errs = {"pool": 0.0, "conv1x1": 0.0, "batch_norm": 0.0}
+    errs = {"pool": 0.0, "conv1x1": 0.0, "batch_norm": 0.0, "batch_norm_eval": 0.0}
     for _ in range(cfg.num_checks):
         n, c, k = (int(v) for v in torch.randint(1, 5, (3,), generator=gen))
         X = torch.randn(n + 1, c, 4 * k, 3 * k, generator=gen)
@@ -208,8 +280,13 @@ def check_against_torch(cfg: Config) -> dict:
         bn = nn.BatchNorm2d(c).train()
         with torch.no_grad():
             bn.weight.normal_(generator=gen), bn.bias.normal_(generator=gen)
+            mean, var = update_running(bn.running_mean, bn.running_var, X)
             d = (batch_norm2d(X, bn.weight, bn.bias) - bn(X)).abs().max().item()
-        errs["batch_norm"] = max(errs["batch_norm"], d)
+            errs["batch_norm"] = max(errs["batch_norm"], d)
+            X2 = torch.randn(2, c, 5, 5, generator=gen)
+            ours = batch_norm2d_eval(X2, bn.weight, bn.bias, mean, var)
+            d = (ours - bn.eval()(X2)).abs().max().item()
+        errs["batch_norm_eval"] = max(errs["batch_norm_eval"], d)
     return errs
 
 
@@ -223,19 +300,36 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-building_blocks")) ->
               "with 1x1 reductions": Inception(192, 64, 96, 128, 16, 32, 32)}
     counts = {name: {"params": num_params(b), "macs": conv_macs(b, X),
                      "channels": b(X).shape[1]} for name, b in blocks.items()}
-    plot_inception(counts, out)
+    plot_inception(blocks, X, out)
 
-    net = small_net()
-    rows = trace_shapes(net.eval(), torch.zeros(2, 1, 28, 28))
-    plot_shapes(rows, out)
+    net = small_net().eval()
+    X = torch.zeros(2, 1, 28, 28)
+    rows = trace_shapes(net, X)
+    plot_shapes(rows, layer_macs(net, X), out)
     errs = check_against_torch(cfg)
     naive, reduced = counts["naive"], counts["with 1x1 reductions"]
     return {"pool_err_vs_torch": errs["pool"], "conv1x1_err_vs_torch": errs["conv1x1"],
             "batch_norm_err_vs_torch": errs["batch_norm"],
+            "batch_norm_eval_err_vs_torch": errs["batch_norm_eval"],
             "naive_params": naive["params"], "naive_macs": naive["macs"],
             "naive_channels": naive["channels"],
             "inception_params": reduced["params"], "inception_macs": reduced["macs"],
             "inception_channels": reduced["channels"],
             "macs_ratio": naive["macs"] / reduced["macs"],
             "small_net_params": num_params(net),
-            "small_net_params_by_layer": sum(r[2] for r in rows)}
+            "small_net_params_by_layer": sum(r[2] for r in rows),
+            "small_net_macs": sum(layer_macs(net, X))}
+
+
+CLAIMS = {
+    "scratch_pooling_matches_torch": lambda m: m["pool_err_vs_torch"] < 1e-6,
+    "scratch_1x1_conv_matches_torch": lambda m: m["conv1x1_err_vs_torch"] < 1e-5,
+    "scratch_batch_norm_matches_torch_in_both_modes":
+        lambda m: max(m["batch_norm_err_vs_torch"], m["batch_norm_eval_err_vs_torch"])
+        < 1e-4,
+    "reductions_cut_compute_more_than_twofold": lambda m: m["macs_ratio"] > 2,
+    "reductions_also_cut_parameters":
+        lambda m: m["inception_params"] < m["naive_params"] / 2,
+    "layer_by_layer_counts_add_up":
+        lambda m: m["small_net_params"] == m["small_net_params_by_layer"],
+}

@@ -77,6 +77,11 @@ def output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
     return (n + 2 * padding - k) // stride + 1
 
 
+def padding_for(mode: str, k: int) -> int:
+    """The three named paddings (stride 1): output n - k + 1, n, or n + k - 1."""
+    return {"valid": 0, "same": (k - 1) // 2, "full": k - 1}[mode]  # "same": odd k
+
+
 # --8<-- [end:output_size]
 
 
@@ -125,23 +130,26 @@ def plot_flip(out: Path) -> float:
     K = torch.tensor([[3.0, 4, 5], [1, 0, 2], [-1, 9, 7]])  # the class notes' kernel
     impulse = torch.zeros(5, 5)
     impulse[2, 2] = 1.0
-    padded = F.pad(impulse, (2, 2, 2, 2))
+    padded = F.pad(impulse, (1, 1, 1, 1))  # "same" output: 5 x 5, like the input
     panels = {
         "kernel K": K,
-        "impulse X": impulse,
-        "convolution X * K": conv2d_math(padded, K)[2:5, 2:5],
-        "cross-correlation X ⋆ K": corr2d(padded, K)[2:5, 2:5],
+        "impulse X (a single 1)": impulse,
+        "convolution X * K": conv2d_math(padded, K),
+        "cross-correlation X ⋆ K": corr2d(padded, K),
     }
-    fig, axes = plt.subplots(1, 4, figsize=(11, 3))
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.3))
     for ax, (title, M) in zip(axes, panels.items()):
-        ax.imshow(M.numpy(), cmap="coolwarm", vmin=-9, vmax=9)
+        lim = float(M.abs().max())  # each panel on its own scale
+        ax.imshow(M.numpy(), cmap="coolwarm", vmin=-lim, vmax=lim)
         ax.set_title(title)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
-        if M.shape[0] == 3:
-            for (i, j), v in np.ndenumerate(M.numpy()):
-                ax.text(j, i, f"{v:g}", ha="center", va="center")
-    save_figure(fig, out / "flip.svg")
-    return (corr2d(padded, K)[2:5, 2:5] - torch.flip(K, dims=(0, 1))).abs().max().item()
+        for (i, j), v in np.ndenumerate(M.numpy()):
+            ax.text(j, i, f"{v:g}", ha="center", va="center",
+                    fontsize=9, color="black" if v or M.shape[0] == 3 else "#999999")
+        if M.shape[0] == 5:  # where the impulse sits
+            ax.add_patch(plt.Rectangle((1.5, 1.5), 1, 1, fill=False, lw=2, ec="k"))
+    save_figure(fig, out / "flip.svg", zh=ZH)
+    return (corr2d(padded, K)[1:4, 1:4] - torch.flip(K, dims=(0, 1))).abs().max().item()
 
 
 def plot_kernels(gray: torch.Tensor, out: Path) -> None:
@@ -164,7 +172,7 @@ def plot_kernels(gray: torch.Tensor, out: Path) -> None:
         )
         ax.set_title(title)
         ax.axis("off")
-    save_figure(fig, out / "kernels.png")
+    save_figure(fig, out / "kernels.png", zh=ZH)
 
 
 def plot_padding_stride(
@@ -172,36 +180,44 @@ def plot_padding_stride(
 ) -> int:
     """Where a k x k kernel lands on an n x n input padded by p, moving s at a time."""
     m = output_size(n, k, p, s)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
     size = n + 2 * p
-    for r in range(size):
-        for c in range(size):
-            pad = r < p or c < p or r >= n + p or c >= n + p
-            ax.add_patch(
-                plt.Rectangle(
-                    (c, size - 1 - r),
-                    1,
-                    1,
-                    fc="#eeeeee" if pad else "#cfe2f3",
-                    ec="white",
-                )
-            )
+    visits = np.zeros((size, size), dtype=int)  # how many kernel positions cover a cell
     for i in range(m):
         for j in range(m):
-            ax.add_patch(
-                plt.Rectangle(
-                    (j * s + 0.08 * (i + 1), size - k - i * s + 0.08 * (j + 1)),
-                    k - 0.16 * m,
-                    k - 0.16 * m,
-                    fill=False,
-                    lw=1.5,
-                    ec=f"C{(i * m + j) % 6}",
-                )
-            )
-    ax.set_xlim(0, size), ax.set_ylim(0, size), ax.set_aspect("equal"), ax.axis("off")
-    ax.set_title(f"n={n}, k={k}, p={p}, s={s}  →  output {m}×{m}")
-    save_figure(fig, out / "padding_stride.svg")
+            visits[i * s : i * s + k, j * s : j * s + k] += 1
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.6, 4.4))
+    for ax in (ax1, ax2):
+        for r in range(size):
+            for c in range(size):
+                pad = r < p or c < p or r >= n + p or c >= n + p
+                ax.add_patch(plt.Rectangle((c, size - 1 - r), 1, 1, ec="white",
+                                           fc="#eeeeee" if pad else "#cfe2f3"))
+        ax.set_xlim(-0.1, size + 0.1), ax.set_ylim(-0.1, size + 0.1)
+        ax.set_aspect("equal"), ax.axis("off")
+    firsts = {(0, 0): ("C0", "-"), (0, 1): ("C1", "--"), (1, 0): ("C2", ":")}
+    for (i, j), (color, style) in firsts.items():  # three positions, full size
+        inset = 0.06 * (1 + i + 2 * j)
+        ax1.add_patch(plt.Rectangle((j * s + inset, size - k - i * s + inset),
+                                    k - 2 * inset, k - 2 * inset, fill=False,
+                                    lw=2.2, ls=style, ec=color))
+    ax1.set_title(f"first positions, stride {s}")
+    for (r, c), v in np.ndenumerate(visits):
+        ax2.text(c + 0.5, size - 0.5 - r, str(v), ha="center", va="center")
+    ax2.set_title("how many positions see each cell")
+    fig.suptitle(f"n={n}, k={k}, p={p}, s={s}  →  output {m}×{m}")
+    save_figure(fig, out / "padding_stride.svg", zh=ZH)
     return m
+
+
+ZH = {
+    "kernel K": "卷积核 K", "impulse X (a single 1)": "脉冲 X（只有一个 1）",
+    "convolution X * K": "卷积 X * K", "cross-correlation X ⋆ K": "互相关 X ⋆ K",
+    "input": "输入", "blur": "模糊", "sharpen": "锐化", "sobel_x": "Sobel x",
+    "sobel_y": "Sobel y", "edge magnitude": "边缘强度",
+    "first positions, stride {}": "前几个位置，步幅 {}",
+    "how many positions see each cell": "每个格子被几个位置覆盖",
+    "n={}, k={}, p={}, s={}  →  output {}": "n={}, k={}, p={}, s={}  →  输出 {}",
+}
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/cnn-convolution")) -> dict:
@@ -211,11 +227,27 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-convolution")) -> dic
     plot_kernels(gray, out)
     flip_err = plot_flip(out)
     side = plot_padding_stride(out)
+    X = torch.randn(1, 1, 12, 12, generator=torch.Generator().manual_seed(cfg.seed))
+    K = torch.randn(1, 1, 3, 3, generator=torch.Generator().manual_seed(cfg.seed + 1))
+    torch_out = F.conv2d(X, K)[0, 0]  # what the library computes
     return {
         "max_abs_err_vs_torch": check_against_torch(cfg),
         "num_checks": cfg.num_checks,
         "flip_identity_err": flip_err,
+        "conv2d_vs_corr_err": (torch_out - corr2d(X[0, 0], K[0, 0])).abs().max().item(),
+        "conv2d_vs_math_conv_err":
+            (torch_out - conv2d_math(X[0, 0], K[0, 0])).abs().max().item(),
         "image_h": gray.shape[0],
         "image_w": gray.shape[1],
         "padding_stride_out": side,
     }
+
+
+CLAIMS = {
+    "scratch_conv2d_matches_torch": lambda m: m["max_abs_err_vs_torch"] < 1e-5,
+    "correlating_an_impulse_copies_the_turned_kernel":
+        lambda m: m["flip_identity_err"] == 0,
+    "torch_conv2d_is_cross_correlation_not_convolution":
+        lambda m: m["conv2d_vs_corr_err"] < 1e-5 and m["conv2d_vs_math_conv_err"] > 0.1,
+    "padding_stride_example_gives_3x3": lambda m: m["padding_stride_out"] == 3,
+}

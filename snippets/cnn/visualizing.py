@@ -105,14 +105,33 @@ def maximise_class(net, c: int, cfg: Config, l2: float = 0.0, tv: float = 0.0):
 # --8<-- [end:ascent]
 
 
+# --8<-- [start:gram]
+def gram_matrix(F: torch.Tensor) -> torch.Tensor:
+    """Style in Gatys et al.: channel-by-channel correlations of a feature map.
+
+    F: (C, H, W) -> (C, C); the sum over positions forgets where anything was."""
+    C = F.shape[0]
+    flat = F.reshape(C, -1)  # (C, H * W)
+    return flat @ flat.T / flat.shape[1]
+# --8<-- [end:gram]
+
+
+def mean_correlations(images: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """(n, 10): correlation of each image with each class's mean training image."""
+    a = images.flatten(1) - images.flatten(1).mean(1, keepdim=True)
+    b = means.flatten(1) - means.flatten(1).mean(1, keepdim=True)
+    return (a / a.norm(dim=1, keepdim=True)) @ (b / b.norm(dim=1, keepdim=True)).T
+
+
 def show(ax, M, title=None, cmap="gray_r", **kw):
     M = torch.as_tensor(M).detach().numpy()
-    ax.imshow(M, cmap=cmap, interpolation="nearest", **kw)
+    image = ax.imshow(M, cmap=cmap, interpolation="nearest", **kw)
     ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
     for spine in ax.spines.values():
         spine.set_visible(False)
     if title:
         ax.set_title(title, fontsize=9)
+    return image
 
 
 def plot_kernels_and_maps(net, x, out: Path) -> None:
@@ -129,16 +148,19 @@ def plot_kernels_and_maps(net, x, out: Path) -> None:
         show(axes[0, i + 1], K[i], f"kernel {i}", cmap="RdBu_r", vmin=-lim, vmax=lim)
         show(axes[1, i + 1], maps1[i], f"conv1 map {i}", cmap="magma")
         show(axes[2, i + 1], maps2[2 * i], f"conv2 map {2 * i}", cmap="magma")
-    save_figure(fig, out / "kernels_maps.png")
+    save_figure(fig, out / "kernels_maps.png", zh=ZH)
 
 
 def plot_saliency(X, y, sal, out: Path) -> None:
     n = len(X)
-    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.3))
+    fig, axes = plt.subplots(2, n, figsize=(1.5 * n + 0.8, 3.3))
+    vmax = float(sal.max())  # one scale for every digit: the noise is comparable
     for i in range(n):
         show(axes[0, i], X[i, 0], f"digit {int(y[i])}")
-        show(axes[1, i], sal[i, 0], "saliency", cmap="hot")
-    save_figure(fig, out / "saliency.png")
+        im = show(axes[1, i], sal[i, 0], "saliency", cmap="hot", vmin=0, vmax=vmax)
+    fig.colorbar(im, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01,
+                 label="|d score / d pixel|")
+    save_figure(fig, out / "saliency.png", zh=ZH)
 
 
 def plot_ascent(rows: dict, probs: dict, out: Path) -> None:
@@ -148,7 +170,15 @@ def plot_ascent(rows: dict, probs: dict, out: Path) -> None:
             show(axes[r, c], images[c][0, 0], f"{c}: p={probs[name][c]:.2f}",
                  vmin=0, vmax=1)
         axes[r, 0].set_ylabel(name, fontsize=9)
-    save_figure(fig, out / "activation_max.png")
+    save_figure(fig, out / "activation_max.png", zh=ZH)
+
+
+ZH = {
+    "input": "输入", "kernel {}": "卷积核 {}", "conv1 map {}": "第 1 层特征图 {}",
+    "conv2 map {}": "第 2 层特征图 {}", "digit {}": "数字 {}", "saliency": "显著图",
+    "|d score / d pixel|": "|∂得分 / ∂像素|", "no regulariser": "不加正则项",
+    "L2 + TV": "L2 + TV", "{}: p={}": "{}：p={}",
+}
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/cnn-visualizing")) -> dict:
@@ -165,17 +195,39 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-visualizing")) -> dic
     X_show, y_show = X_test[idx], y_test[idx]  # one test image per digit
     plot_saliency(X_show, y_show, saliency(net, X_show, y_show), out)
 
-    rows, probs, tvs = {}, {}, {}
+    rows, probs, tvs, own, corr = {}, {}, {}, {}, {}
+    means = torch.stack([X[y == c].mean(0) for c in range(10)])  # (10, 1, s, s)
     for name, l2, tv in (("no regulariser", 0.0, 0.0), ("L2 + TV", cfg.l2, cfg.tv)):
         rows[name] = [maximise_class(net, c, cfg, l2, tv) for c in range(10)]
         with torch.no_grad():
             p = F.softmax(net(torch.cat(rows[name])), dim=1)
         probs[name] = p.diagonal().tolist()  # probability of the class asked for
         tvs[name] = sum(total_variation(img).item() for img in rows[name]) / 10
+        C = mean_correlations(torch.cat(rows[name]), means)  # (10 images, 10 means)
+        own[name] = int((C.argmax(1) == torch.arange(10)).sum())
+        corr[name] = C.diagonal().mean().item()
     plot_ascent(rows, probs, out)
     plain, reg = "no regulariser", "L2 + TV"
     return {"test_acc": test_acc,
+            "first_test_digit": int(y_test[0]),
             "ascent_prob_plain": sum(probs[plain]) / 10,
             "ascent_prob_reg": sum(probs[reg]) / 10,
             "ascent_tv_plain": tvs[plain], "ascent_tv_reg": tvs[reg],
+            "ascent_own_mean_plain": own[plain], "ascent_own_mean_reg": own[reg],
+            "ascent_corr_plain": corr[plain], "ascent_corr_reg": corr[reg],
             "params": sum(p.numel() for p in net.parameters())}
+
+
+CLAIMS = {
+    "the_small_cnn_learns_the_digits": lambda m: m["test_acc"] > 0.9,
+    "the_network_is_sure_of_every_unregularised_image":
+        lambda m: m["ascent_prob_plain"] > 0.9,
+    "regularised_images_are_still_classified_as_asked":
+        lambda m: m["ascent_prob_reg"] > 0.5,
+    "the_regulariser_makes_images_smoother":
+        lambda m: m["ascent_tv_reg"] < m["ascent_tv_plain"] / 2,
+    "even_unregularised_images_are_nearest_their_own_digit":
+        lambda m: min(m["ascent_own_mean_plain"], m["ascent_own_mean_reg"]) >= 8,
+    "regularised_images_correlate_more_with_their_digit":
+        lambda m: m["ascent_corr_reg"] > m["ascent_corr_plain"] + 0.05,
+}

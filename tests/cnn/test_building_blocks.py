@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snippets.cnn.building_blocks import (Inception, NaiveInception, batch_norm2d,
-                                          conv1x1, conv_macs, num_params, pool2d,
-                                          small_net, trace_shapes)
+from snippets.cnn.building_blocks import (CLAIMS, Inception, NaiveInception,
+                                          batch_norm2d, batch_norm2d_eval, conv1x1,
+                                          conv_macs, layer_macs, num_params, pool2d,
+                                          small_net, trace_shapes, update_running)
 
 
 @pytest.mark.parametrize("mode,ref", [("max", F.max_pool2d), ("avg", F.avg_pool2d)])
@@ -25,26 +26,56 @@ def test_max_pooling_on_a_hand_example():
 
 
 def test_conv1x1_is_channel_mixing_and_matches_conv2d():
+    """Seed 001: "a 1x1 conv reduces channels". It mixes them; here: 5 -> 7."""
     X, W = torch.randn(2, 5, 4, 3), torch.randn(7, 5)
     Y = conv1x1(X, W)
+    assert Y.shape == (2, 7, 4, 3)
     assert torch.allclose(Y, F.conv2d(X, W[:, :, None, None]), atol=1e-5)
     # at each pixel it is a matrix-vector product over channels
     assert torch.allclose(Y[1, :, 2, 1], W @ X[1, :, 2, 1], atol=1e-5)
+    # every output channel depends on every input channel: not a per-channel scaling
+    X2 = X.clone()
+    X2[:, 3] += 1.0
+    assert (conv1x1(X2, W) - Y).abs().amax(dim=(0, 2, 3)).min() > 1e-3
     assert num_params(nn.Conv2d(5, 7, 1)) == 5 * 7 + 7
 
 
 def test_batch_norm_matches_torch_values_and_gradients():
     X = torch.randn(4, 3, 5, 5, requires_grad=True)
     bn = nn.BatchNorm2d(3).train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2), bn.bias.normal_()
     g = bn.weight.detach().clone().requires_grad_()
     b = bn.bias.detach().clone().requires_grad_()
     ours, ref = batch_norm2d(X, g, b), bn(X)
     assert torch.allclose(ours, ref, atol=1e-5)
     w = torch.randn_like(ref)
-    (gx_ours, gg_ours) = torch.autograd.grad((ours * w).sum(), (X, g))
-    (gx_ref, gg_ref) = torch.autograd.grad((ref * w).sum(), (X, bn.weight))
-    assert torch.allclose(gx_ours, gx_ref, atol=1e-4)
-    assert torch.allclose(gg_ours, gg_ref, atol=1e-4)
+    grads_ours = torch.autograd.grad((ours * w).sum(), (X, g, b))
+    grads_ref = torch.autograd.grad((ref * w).sum(), (X, bn.weight, bn.bias))
+    for mine, theirs in zip(grads_ours, grads_ref):
+        assert torch.allclose(mine, theirs, atol=1e-4)
+
+
+def test_running_statistics_and_eval_mode_match_torch():
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(3, momentum=0.3).train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2), bn.bias.normal_()
+    mean, var = bn.running_mean.clone(), bn.running_var.clone()
+    for _ in range(3):  # a few training batches move the running statistics
+        X = torch.randn(4, 3, 5, 6) * 3 + 2
+        mean, var = update_running(mean, var, X, momentum=0.3)
+        bn(X)
+    assert torch.allclose(mean, bn.running_mean, atol=1e-5)
+    assert torch.allclose(var, bn.running_var, atol=1e-4)
+    X = torch.randn(2, 3, 4, 4)
+    ours = batch_norm2d_eval(X, bn.weight, bn.bias, mean, var)
+    assert torch.allclose(ours, bn.eval()(X), atol=1e-5)
+    # eval mode ignores the batch: one image gets the same answer alone or in a batch
+    assert torch.allclose(ours[:1], batch_norm2d_eval(X[:1], bn.weight, bn.bias, mean,
+                                                      var))
+    # training mode does not (the wrong mode at test time)
+    assert not torch.allclose(batch_norm2d(X, bn.weight, bn.bias), ours, atol=1e-2)
 
 
 def test_normalization_is_per_channel():
@@ -65,6 +96,10 @@ def test_pytorch_dropout_is_inverted_dropout():
     assert torch.isclose(values[1], torch.tensor(4 / 3))
     assert abs(kept.mean().item() - 1.0) < 0.03  # expectation preserved
     assert torch.equal(drop.eval()(x), x)  # test time: identity, no rescaling
+    # the seed's recipe on top of PyTorch's: test outputs shrink once, by (1 - p),
+    # so they no longer match the training-time expectation
+    mixed = (1 - 0.25) * drop.eval()(x)
+    assert abs(mixed.mean().item() - kept.mean().item()) > 0.2
 
 
 def test_inception_shapes_params_and_macs():
@@ -91,3 +126,81 @@ def test_small_net_shape_trace():
     assert (2, 16, 14, 14) in shapes and (2, 64, 7, 7) in shapes
     assert shapes[-1] == (2, 10)
     assert sum(r[2] for r in rows) == sum(p.numel() for p in net.parameters())
+
+
+def test_without_activations_conv_and_average_pooling_stay_linear():
+    """Seeds 004: "pooling is the CNN's activation function", and the pipeline
+    conv -> pool -> ... -> activation -> output. With average pooling and no
+    activation between the layers, the whole stack is one linear map."""
+    torch.manual_seed(0)
+    seed_net = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.AvgPool2d(2),
+                             nn.Conv2d(4, 4, 3, bias=False), nn.AvgPool2d(2),
+                             nn.Flatten(), nn.Linear(4, 3, bias=False))
+    X, Z = torch.randn(5, 1, 12, 12), torch.randn(5, 1, 12, 12)
+    f = seed_net
+    assert torch.allclose(f(2 * X - 3 * Z), 2 * f(X) - 3 * f(Z), atol=1e-5)
+    assert torch.allclose(pool2d(2 * X - 3 * Z, 2, "avg"),
+                          2 * pool2d(X, 2, "avg") - 3 * pool2d(Z, 2, "avg"), atol=1e-6)
+    right = nn.Sequential(seed_net[0], nn.ReLU(), seed_net[1], seed_net[2], nn.ReLU(),
+                          seed_net[3], seed_net[4], seed_net[5])  # same weights
+    assert not torch.allclose(right(2 * X - 3 * Z), 2 * right(X) - 3 * right(Z),
+                              atol=1e-2)
+
+
+def test_max_pooling_a_board_loses_where_the_stone_is():
+    """Seed 004: in Go, "max pooling picks the best move". Pooling a 19 x 19 board
+    maps different positions to the same input for the next layer; a move needs the
+    exact point, which is why AlphaGo's policy network does not pool."""
+    a, b = torch.zeros(1, 1, 19, 19), torch.zeros(1, 1, 19, 19)
+    a[0, 0, 4, 4] = 1.0  # a stone on one point ...
+    b[0, 0, 5, 5] = 1.0  # ... or on a neighbouring point
+    assert torch.equal(pool2d(a, 2), pool2d(b, 2))  # pooled: indistinguishable
+    conv = nn.Conv2d(1, 8, 3, padding=1)
+    assert not torch.allclose(conv(a), conv(b))  # convolutions keep the difference
+
+
+def test_flatten_is_channel_row_column_not_the_notes_row_column_channel():
+    """Seed 004 flattens by "row, column, channel" (TensorFlow's NHWC order)."""
+    X = torch.arange(2 * 3 * 4 * 5).view(2, 3, 4, 5)  # (N, C, H, W)
+    flat = nn.Flatten()(X)
+    c, i, j = 2, 1, 3
+    assert flat[1, c * 4 * 5 + i * 5 + j] == X[1, c, i, j]
+    nhwc = X.permute(0, 2, 3, 1).flatten(1)  # the notes' order
+    assert nhwc[1, i * 5 * 3 + j * 3 + c] == X[1, c, i, j]
+    assert not torch.equal(flat, nhwc)  # same numbers, different order
+
+
+def test_pooling_has_no_parameters_but_shrinks_what_follows():
+    """Seed 003: pooling "shrinks the model". It has no parameters of its own; it
+    shrinks the activations, and so the dense layer after flatten."""
+    assert num_params(nn.MaxPool2d(2)) == num_params(nn.AvgPool2d(2)) == 0
+    X = torch.randn(1, 16, 28, 28)
+    assert pool2d(X, 2).numel() * 4 == X.numel()
+    dense_after = lambda Y: num_params(nn.Linear(Y[0].numel(), 10))  # noqa: E731
+    assert dense_after(pool2d(X, 2)) < dense_after(X) / 3.9
+
+
+def test_maps_shrink_because_of_pooling_not_because_of_same_padded_convs():
+    """Seed 002: conv layers shrink 20 -> 10 -> 5. A same-padded conv keeps the size;
+    the halving comes from pooling (or a stride)."""
+    X = torch.randn(1, 3, 20, 20)
+    assert nn.Conv2d(3, 8, 3, padding=1)(X).shape[-1] == 20
+    assert pool2d(X, 2).shape[-1] == 10 and pool2d(pool2d(X, 2), 2).shape[-1] == 5
+    assert nn.Conv2d(3, 8, 3, stride=2, padding=1)(X).shape[-1] == 10
+
+
+def test_layer_macs_counts_convs_and_dense_layers():
+    net = small_net().eval()
+    X = torch.zeros(1, 1, 28, 28)
+    macs = layer_macs(net, X)
+    assert len(macs) == len(trace_shapes(net, X))
+    assert macs[1] == 28 * 28 * 16 * 9  # first conv: H W C_out C_in k^2
+    assert macs[-1] == 32 * 10 and macs[4] == 0  # the dense layer; a pooling
+
+
+def test_claims_return_bools():
+    metrics = dict.fromkeys(["pool_err_vs_torch", "conv1x1_err_vs_torch",
+                             "batch_norm_err_vs_torch", "batch_norm_eval_err_vs_torch",
+                             "macs_ratio", "inception_params", "naive_params",
+                             "small_net_params", "small_net_params_by_layer"], 1.0)
+    assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())

@@ -3,8 +3,9 @@
 import torch
 from torch import nn
 
-from snippets.cnn.visualizing import Config, make_net, maximise_class, saliency, \
-    total_variation
+from snippets.cnn.visualizing import (CLAIMS, Config, gram_matrix, make_net,
+                                      maximise_class, mean_correlations, saliency,
+                                      total_variation)
 
 
 def test_net_shapes():
@@ -43,8 +44,46 @@ def test_ascent_with_l2_finds_the_closed_form_optimum():
     assert torch.allclose(X.flatten(), w / (2 * 0.5), atol=1e-2)
 
 
-def test_ascent_does_not_change_the_weights():
+def test_ascent_raises_the_class_score_and_leaves_the_weights_alone():
+    torch.manual_seed(0)
     net = make_net(4, 16)
     before = [p.clone() for p in net.parameters()]
-    maximise_class(net, 3, Config(ascent_steps=3))
+    cfg = Config(ascent_steps=20)
+    start = torch.full((1, 1, 16, 16), 0.1)
+    X = maximise_class(net, 3, cfg)
+    assert net(X)[0, 3] > net(start)[0, 3] + 0.1  # ascent, not descent
+    assert X.min() >= 0 and X.max() <= 1  # still a valid image
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_gram_matrix_by_hand_and_blind_to_where_things_are():
+    """Seed 004: style transfer "trains a CNN that outputs a style vector". Style is
+    a Gram matrix of a fixed network's features: shuffling the positions leaves it
+    unchanged, while the feature maps themselves (the content) change."""
+    F_ = torch.tensor([[[1.0, 2.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 1.0]]])  # (2, 2, 2)
+    G = gram_matrix(F_)
+    assert torch.allclose(G, torch.tensor([[6.0, 3.0], [3.0, 3.0]]) / 4)
+    torch.manual_seed(0)
+    feats = torch.randn(8, 6, 6)
+    perm = torch.randperm(36)
+    moved = feats.flatten(1)[:, perm].view(8, 6, 6)
+    assert torch.allclose(gram_matrix(moved), gram_matrix(feats), atol=1e-5)
+    assert not torch.allclose(moved, feats)  # content features did change
+
+
+def test_mean_correlations_finds_each_class_mean_itself():
+    torch.manual_seed(0)
+    means = torch.rand(10, 1, 4, 4)
+    C = mean_correlations(means + 0.01 * torch.randn_like(means), means)
+    assert C.shape == (10, 10) and torch.equal(C.argmax(1), torch.arange(10))
+    assert torch.allclose(mean_correlations(means, means).diagonal(), torch.ones(10),
+                          atol=1e-5)
+
+
+def test_claims_return_bools():
+    metrics = dict.fromkeys(["test_acc", "ascent_prob_plain", "ascent_prob_reg",
+                             "ascent_tv_plain", "ascent_tv_reg",
+                             "ascent_own_mean_plain",
+                             "ascent_own_mean_reg", "ascent_corr_plain",
+                             "ascent_corr_reg"], 0.5)
+    assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())

@@ -5,8 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snippets.cnn.why_convolution import (conv_as_matrix, conv_params, dense_params,
-                                          equivariance_error, shift)
+from snippets.cnn.why_convolution import (CLAIMS, RF_STACKS, conv_as_matrix,
+                                          conv_params, dense_params, equivariance_error,
+                                          measured_receptive_field, receptive_field,
+                                          relative_change, shift,
+                                          strided_equivariance_error)
 
 
 def test_the_notes_120000_weights_per_neuron():
@@ -47,13 +50,18 @@ def test_translation_equivariance_circular_padding():
         assert equivariance_error(conv, X, dy, dx) < 1e-5
 
 
-def test_equivariance_with_zero_padding_breaks_only_at_the_border():
+@pytest.mark.parametrize("k,s", [(3, 1), (3, 2), (5, 1), (5, 3)])
+def test_zero_padding_breaks_equivariance_in_a_band_of_k_half_plus_shift(k, s):
+    """With a circular shift by s and zero padding, the two orders differ in the
+    first floor(k/2) + s columns (where content comes in) and the last floor(k/2)."""
     torch.manual_seed(0)
-    conv = nn.Conv2d(1, 1, 3, padding=1)
-    X = torch.rand(1, 1, 12, 12)
-    diff = (conv(shift(X, 0, 1)) - shift(conv(X), 0, 1)).abs().detach()
-    assert diff[..., 2:-2].max() < 1e-6
-    assert diff.max() > 1e-3  # a test that could fail: the border really differs
+    conv = nn.Conv2d(1, 1, k, padding=k // 2)
+    X = torch.rand(1, 1, 12, 16) + 0.5
+    diff = (conv(shift(X, 0, s)) - shift(conv(X), 0, s)).abs().detach()[0, 0]
+    r, W = k // 2, X.shape[-1]
+    assert diff[:, r + s : W - r].max() < 1e-5  # exact in between
+    assert diff[:, r + s - 1].min() > 1e-4 and diff[:, W - r].min() > 1e-4
+    assert diff[:, :r + s].min() > 1e-4 and diff[:, W - r:].min() > 1e-4
 
 
 def test_a_dense_layer_is_not_equivariant():
@@ -69,4 +77,62 @@ def test_global_max_pooling_is_invariant_to_circular_shifts():
     X = torch.randn(1, 3, 10, 10)
     pooled = conv(X).amax(dim=(2, 3))
     assert torch.allclose(conv(shift(X, 2, 5)).amax(dim=(2, 3)), pooled)
-    assert not torch.allclose(conv(shift(X, 2, 5)), conv(X))  # the maps did move
+
+
+def test_a_conv_layer_is_equivariant_not_invariant():
+    """The seed's and many readers' slip: "convolution is translation invariant"."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular")
+    X = torch.randn(1, 3, 10, 10)
+    moved = conv(shift(X, 2, 5))
+    assert not torch.allclose(moved, conv(X), atol=1e-3)  # not invariant: maps move
+    assert torch.allclose(moved, shift(conv(X), 2, 5), atol=1e-5)  # equivariant
+
+
+def test_stride_and_pooling_keep_equivariance_only_for_even_shifts():
+    torch.manual_seed(0)
+    X = torch.randn(1, 3, 16, 16)
+    strided = nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode="circular")
+    assert strided_equivariance_error(strided, X, 2) < 1e-5
+    assert strided_equivariance_error(strided, X, 4) < 1e-5
+    assert strided_equivariance_error(strided, X, 1) > 0.05  # between two grid steps
+    assert strided_equivariance_error(strided, X, 3) > 0.05
+    pool = lambda Z: F.max_pool2d(Z, 2)  # noqa: E731  2 x 2 pooling: the same story
+    assert torch.equal(pool(shift(X, 0, 2)), shift(pool(X), 0, 1))
+    assert not any(torch.allclose(pool(shift(X, 0, 1)), shift(pool(X), 0, j))
+                   for j in (0, 1))
+
+
+@pytest.mark.parametrize("layers,expected", [
+    ([(3, 1)], 3), ([(3, 1), (3, 1)], 5), ([(5, 1), (5, 1)], 9),
+    ([(3, 1), (2, 2), (3, 1)], 8), ([(3, 2), (3, 2), (3, 2)], 15),
+    ([(7, 2), (3, 2), (3, 1)], 19)])
+def test_receptive_field_formula_by_hand_and_by_gradient(layers, expected):
+    assert receptive_field(layers) == expected
+    assert measured_receptive_field(layers, size=41) == expected
+
+
+def test_two_3x3_convs_see_as_far_as_one_5x5_with_fewer_weights():
+    assert receptive_field(RF_STACKS["two 3×3 convs"]) == receptive_field([(5, 1)])
+    c = 64
+    assert 2 * conv_params(c, c, 3) < conv_params(c, c, 5)
+
+
+def test_relative_change_is_zero_without_a_shift_and_grows_with_it():
+    torch.manual_seed(0)
+    rows, cols = torch.meshgrid(torch.arange(16.0), torch.arange(24.0), indexing="ij")
+    scene = torch.sin(cols / 6 + rows / 9).expand(1, 3, 16, 24)  # smooth, like a photo
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    f = lambda X: F.relu(conv(X))  # noqa: E731
+    assert relative_change(f, scene, 16, 0) == 0
+    assert 0 < relative_change(f, scene, 16, 1) < relative_change(f, scene, 16, 8)
+
+
+def test_claims_return_bools():
+    metrics = dict.fromkeys(["equivariance_err_circular",
+                             "equivariance_err_zero_pad_interior", "stride2_err_shift2",
+                             "stride2_err_shift1", "dense_over_conv",
+                             "change_global_pool_shift1", "change_no_pool_shift1",
+                             "change_global_pool_unrelated"], 0.5)
+    metrics |= {f"rf_{k}_{i}": 3 for k in ("formula", "measured") for i in range(4)}
+    assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())
