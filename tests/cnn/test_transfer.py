@@ -125,7 +125,8 @@ def test_claims_return_bools():
     strategies = ("scratch", "finetune", "frozen", "frozen_random")
     keys = [f"{s}_{n}shot_acc" for s in strategies for n in (1, 2, 5, 10, 20)]
     metrics = {k: 0.5 for k in keys} | {"digits_cnn_test_acc": 0.9,
-                                         "pretrain_test_acc": 0.9}
+                                         "pretrain_test_acc": 0.9,
+                                         "digits_cnn_test_errors": 4, "num_test": 450}
     metrics |= {k.replace("_acc", "_min"): 0.4 for k in keys}
     metrics |= {f"{s}_mean_acc": 0.5 for s in strategies}
     assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())
