@@ -28,13 +28,15 @@ class Config:
     latent_dim: int = 2  # z ~ N(0, I)
     num_hiddens: int = 64  # width of G and D (3 hidden ReLU layers each)
     num_steps: int = 6000  # alternating D/G steps per run
-    batch_size: int = 128  # packed samples per D step (each holds `pack` points)
     lr: float = 3e-3  # Adam, cosine-decayed to 0 (precise modes need a small final lr)
-    # methods compared, name -> pack (samples per discriminator input; 1 = plain GAN)
-    methods: dict = field(default_factory=lambda: {"GAN": 1, "PacGAN2": 2})
+    # arms compared: name -> (pack, samples per step). pack = points per D input
+    # (1 = plain GAN); each D step sees `samples` real and `samples` fake points, in
+    # samples // pack rows, and each G step makes `samples` points.
+    methods: dict = field(default_factory=lambda: {
+        "GAN": (1, 128), "GAN-256": (1, 256), "PacGAN2": (2, 256)})
     seeds: tuple = (0, 1, 2, 3)  # metrics are averaged over these
     num_eval: int = 2500  # samples scored per run
-    snapshots: tuple = (200, 500, 1000, 3000, 6000)  # steps drawn in the grid (seed 0)
+    snapshots: tuple = (200, 500, 1000, 3000, 6000)  # steps drawn in the grid
     seed: int = 0
 
     @classmethod
@@ -106,7 +108,16 @@ def pack_samples(X: torch.Tensor, pack: int) -> torch.Tensor:
 
 
 # --8<-- [start:train]
-def train(cfg: Config, pack: int, seed: int, on_snapshot=None):
+def d_batches(G, centers, cfg: Config, pack: int, samples: int):
+    """What D sees in one step: `samples` real and `samples` fake points, packed into
+    samples // pack rows of 2 * pack numbers."""
+    X = pack_samples(sample_ring(samples, centers, cfg.sigma), pack)
+    with torch.no_grad():
+        X_fake = pack_samples(G(torch.randn(samples, cfg.latent_dim)), pack)
+    return X, X_fake
+
+
+def train(cfg: Config, pack: int, samples: int, seed: int, on_snapshot=None):
     torch.manual_seed(seed)
     centers = ring_centers(cfg.num_modes, cfg.radius)
     G = mlp(cfg.latent_dim, 2, cfg.num_hiddens)
@@ -117,16 +128,13 @@ def train(cfg: Config, pack: int, seed: int, on_snapshot=None):
         return 0.5 * (1 + math.cos(math.pi * step / cfg.num_steps))
     scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_G, opt_D)]
     bce = F.binary_cross_entropy_with_logits
-    n = cfg.batch_size * pack
     for step in progress(range(1, cfg.num_steps + 1), desc=f"pack={pack} seed={seed}"):
-        X = pack_samples(sample_ring(n, centers, cfg.sigma), pack)
-        with torch.no_grad():
-            X_fake = pack_samples(G(torch.randn(n, cfg.latent_dim)), pack)
+        X, X_fake = d_batches(G, centers, cfg, pack, samples)
         logit_real, logit_fake = D(X), D(X_fake)
         loss_D = (bce(logit_real, torch.ones_like(logit_real))
                   + bce(logit_fake, torch.zeros_like(logit_fake)))
         opt_D.zero_grad(), loss_D.backward(), opt_D.step()
-        logit_fake = D(pack_samples(G(torch.randn(n, cfg.latent_dim)), pack))
+        logit_fake = D(pack_samples(G(torch.randn(samples, cfg.latent_dim)), pack))
         loss_G = bce(logit_fake, torch.ones_like(logit_fake))
         opt_G.zero_grad(), loss_G.backward(), opt_G.step()  # non-saturating loss
         for sched in scheds:
@@ -142,6 +150,17 @@ def sample(G, cfg: Config) -> torch.Tensor:
         return G(torch.randn(cfg.num_eval, cfg.latent_dim))
 
 
+ZH = {
+    "{}, step {}\n{}/{} modes, {} HQ": "{}，第 {} 步\n{}/{} 个模式，{} 高质量",
+    "samples over training (seed {}; +: mode centres, 3 sigma is smaller than a +)":
+        "训练过程中的样本（种子 {}；+：模式中心，3σ 比 + 号还小）",
+    "{}, seed {}: {} modes, {} HQ, KL {}": "{}，种子 {}：{} 个模式，{} 高质量，KL {}",
+    "nearest mode k": "最近的模式 k", "share of HQ samples": "高质量样本中的比例",
+    "GAN-256": "GAN-256",
+}
+LOOKS = ["C0", "C3", "C2", "C4"]  # one colour per arm; titles name the arm too
+
+
 def plot_grid(cfg: Config, shots: dict, seed: int, out: Path) -> None:
     centers = ring_centers(cfg.num_modes, cfg.radius)
     names, steps = list(shots), list(cfg.snapshots)
@@ -151,43 +170,44 @@ def plot_grid(cfg: Config, shots: dict, seed: int, out: Path) -> None:
         for c, step in enumerate(steps):
             ax, X = axes[r, c], shots[name][step]
             modes, good = mode_coverage(X, centers, cfg.sigma)
-            ax.scatter(centers[:, 0], centers[:, 1], s=60, facecolors="none", lw=0.8,
-                       edgecolors="C1")
             ax.scatter(X[:, 0], X[:, 1], s=1.5, alpha=0.4, rasterized=True,
-                       color="C0" if r == 0 else "C2")
+                       color=LOOKS[r])
+            ax.scatter(centers[:, 0], centers[:, 1], s=40, marker="+", lw=0.8,
+                       color="k")
             ax.set_xlim(-2.7, 2.7), ax.set_ylim(-2.7, 2.7), ax.set_aspect("equal")
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"{name}, step {step}\n{modes}/{cfg.num_modes} modes, "
                          f"{good:.0%} HQ", fontsize=8)
-    fig.suptitle(f"samples over training (seed {seed}; circles: the modes)",
-                 fontsize=10)
+    fig.suptitle(f"samples over training (seed {seed}; +: mode centres, 3 sigma is "
+                 "smaller than a +)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, out / "samples_grid.png")
+    save_figure(fig, out / "samples_grid.png", zh=ZH)
 
 
 def plot_final(cfg: Config, finals: dict, out: Path) -> None:
-    """Final samples of every run: one column per seed, one row per method."""
+    """Each run's high-quality samples by mode: the histogram its KL and modes read."""
     centers = ring_centers(cfg.num_modes, cfg.radius)
     names = list(finals)
-    fig, axes = plt.subplots(len(names), len(cfg.seeds), squeeze=False,
-                             figsize=(3.2 * len(cfg.seeds), 2.6 * len(names)))
+    fig, axes = plt.subplots(len(names), len(cfg.seeds), squeeze=False, sharey=True,
+                             figsize=(3.2 * len(cfg.seeds), 2.4 * len(names)))
     for r, name in enumerate(names):
         for c, X in enumerate(finals[name]):
             ax = axes[r, c]
-            _, nearest = torch.cdist(X, centers).min(dim=1)
-            counts = torch.bincount(nearest, minlength=cfg.num_modes).numpy()
+            dist, nearest = torch.cdist(X, centers).min(dim=1)
+            counts = torch.bincount(nearest[dist < 3 * cfg.sigma],
+                                    minlength=cfg.num_modes).numpy()
             modes, good = mode_coverage(X, centers, cfg.sigma)
             kl = mode_kl(X, centers, cfg.sigma)
-            colour = "C0" if r == 0 else "C2"  # plain GAN blue, the fix green
-            ax.bar(np.arange(cfg.num_modes), counts / len(X), color=colour)
-            ax.axhline(1 / cfg.num_modes, color="C1", lw=1, ls="--")
-            ax.set_ylim(0, 0.55), ax.set_xticks(range(cfg.num_modes))
+            ax.bar(np.arange(cfg.num_modes), counts / max(counts.sum(), 1),
+                   color=LOOKS[r])
+            ax.axhline(1 / cfg.num_modes, color="k", lw=1, ls="--")
+            ax.set_xticks(range(cfg.num_modes))
             ax.set_title(f"{name}, seed {cfg.seeds[c]}: {modes} modes, {good:.0%} HQ,"
                          f" KL {kl:.2f}", fontsize=8)
             ax.set_xlabel("nearest mode k", fontsize=8)
-        axes[r, 0].set_ylabel("share of samples")
+        axes[r, 0].set_ylabel("share of HQ samples")
     fig.tight_layout()
-    save_figure(fig, out / "mode_histograms.svg")
+    save_figure(fig, out / "mode_histograms.svg", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
@@ -195,12 +215,12 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
     use_style()
     centers = ring_centers(cfg.num_modes, cfg.radius)
     shots, finals, metrics = {}, {}, {}
-    for name, pack in cfg.methods.items():
+    for name, (pack, samples) in cfg.methods.items():
         shots[name], finals[name], modes, goods, kls, secs = {}, [], [], [], [], []
         for seed in cfg.seeds:
             shots[name][seed] = {}
             start = time.process_time()
-            G = train(cfg, pack, seed, on_snapshot=shots[name][seed].__setitem__)
+            G = train(cfg, pack, samples, seed, on_snapshot=shots[name][seed].__setitem__)
             secs.append(time.process_time() - start)
             # score the samples drawn in the grid's last column, if there is one
             X = shots[name][seed].get(cfg.num_steps, None)
@@ -208,13 +228,17 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
             finals[name].append(X)
             m, g = mode_coverage(X, centers, cfg.sigma)
             modes.append(m), goods.append(g), kls.append(mode_kl(X, centers, cfg.sigma))
-        key = name.lower()
+        key = name.lower().replace("-", "")
         metrics.update({f"{key}_modes": float(np.mean(modes)),
                         f"{key}_modes_min": float(np.min(modes)),
                         f"{key}_hq": float(np.mean(goods)),
                         f"{key}_hq_min": float(np.min(goods)),
                         f"{key}_kl": float(np.mean(kls)),
                         f"{key}_kl_max": float(np.max(kls)),
+                        f"{key}_kl_se": float(np.std(kls, ddof=1) / np.sqrt(len(kls)))
+                        if len(kls) > 1 else 0.0,
+                        f"{key}_samples_per_step": samples,
+                        f"{key}_rows_per_step": samples // pack,
                         f"{key}_cpu_s_per_run": float(np.mean(secs))})
     # draw the seed on which the first method (the plain GAN) covered the fewest modes
     first = list(cfg.methods)[0]
@@ -226,6 +250,12 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
     X_real = sample_ring(cfg.num_eval, centers, cfg.sigma)  # a perfect G's score
     real_modes, real_good = mode_coverage(X_real, centers, cfg.sigma)
     metrics.update({"num_seeds": len(cfg.seeds), "grid_seed": cfg.seeds[worst],
+                    "num_steps": cfg.num_steps, "num_eval": cfg.num_eval,
                     "real_hq": real_good, "real_modes": real_modes,
                     "real_kl": mode_kl(X_real, centers, cfg.sigma)})
     return metrics
+
+
+CLAIMS = {
+    "pacgan2_covers_no_fewer_modes_than_gan": lambda m: m["pacgan2_modes"] >= m["gan_modes"],
+}

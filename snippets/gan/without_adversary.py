@@ -133,6 +133,19 @@ def share_ratio(X, centers) -> float:
     return float(counts.max() / counts.min().clamp(min=1))
 
 
+ZH = {
+    "z ~ fitted Gaussian": "z ~ 拟合的高斯",
+    "codes of real points (number = mode)\nand the prior we sample from":
+        "真实点的编码（数字 = 模式编号）\n以及我们从中抽样的先验",
+    "decoder(z): {}/8 modes, {} high quality": "解码器(z)：{}/8 个模式，{} 高质量",
+    "mode centre": "模式中心",
+    "log D(x) and the capped ascent step": "log D(x) 与截断后的上升步",
+    "log D(x) (clipped at -8)": "log D(x)（低于 −8 截断）",
+    "start": "起点", "after ascent": "上升之后",
+    "gradient ascent: {}/8 modes, {} HQ": "梯度上升：{}/8 个模式，{} 高质量",
+}
+
+
 def plot_autoencoder(centers, codes, labels, mean, cov, X_gen, z_gen, cfg, out: Path):
     modes, good = mode_coverage(X_gen, centers, cfg.sigma)
     centers, codes, labels, X_gen, z_gen = (t.numpy() for t in
@@ -140,16 +153,20 @@ def plot_autoencoder(centers, codes, labels, mean, cov, X_gen, z_gen, cfg, out: 
     fig, axes = plt.subplots(1, 2, figsize=(8.6, 4))
     ax = axes[0]
     ax.scatter(z_gen[:, 0], z_gen[:, 1], s=2, color="0.75", label="z ~ fitted Gaussian")
+    colours = plt.get_cmap("Dark2").colors  # eight distinct colours, one per mode
     for k in range(len(centers)):
-        ax.scatter(*codes[labels == k].T, s=3, color=f"C{k % 6}")
-    ax.set_title("codes of real points (colour = mode)\nand the prior we sample from")
+        ax.scatter(*codes[labels == k].T, s=3, color=colours[k])
+        ax.annotate(str(k), codes[labels == k].mean(axis=0), fontsize=9,
+                    fontweight="bold", xytext=(4, 4), textcoords="offset points")
+    ax.set_title("codes of real points (number = mode)\nand the prior we sample from")
     ax.set_xlabel("$z_1$"), ax.set_ylabel("$z_2$"), ax.legend(fontsize=8, markerscale=4)
     ax = axes[1]
     ax.scatter(*X_gen.T, s=1, alpha=0.3, color="C0")
-    ax.scatter(*centers.T, marker="x", color="C1")
+    ax.scatter(*centers.T, marker="x", color="C1", label="mode centre")
     ax.set_aspect("equal"), ax.set_xlim(-2.7, 2.7), ax.set_ylim(-2.7, 2.7)
     ax.set_title(f"decoder(z): {modes}/8 modes, {good:.0%} high quality")
-    save_figure(fig, out / "autoencoder.png")
+    ax.legend(fontsize=8, loc="center")
+    save_figure(fig, out / "autoencoder.png", zh=ZH)
 
 
 def plot_field(D, centers, X0, path, cfg, out: Path):
@@ -158,33 +175,33 @@ def plot_field(D, centers, X0, path, cfg, out: Path):
     grid = torch.stack([xx.flatten(), yy.flatten()], dim=1).requires_grad_(True)
     logd = F.logsigmoid(D(grid))
     (grad,) = torch.autograd.grad(logd.sum(), grid)
+    step = grad / grad.norm(dim=1, keepdim=True).clamp(min=1.0)  # the capped step / lr
     modes, good = mode_coverage(path[-1], centers, cfg.sigma)
     logd, xx, yy = logd.detach().numpy(), xx.numpy(), yy.numpy()
-    grad, centers, X0, path = grad.numpy(), centers.numpy(), X0.numpy(), path.numpy()
+    step, centers, X0, path = step.numpy(), centers.numpy(), X0.numpy(), path.numpy()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     ax = axes[0]
-    im = ax.imshow(np.exp(logd).reshape(121, 121),
-                   extent=(-3, 3, -3, 3), origin="lower", cmap="viridis", vmin=0,
-                   vmax=1)
-    step = 8
-    gx, gy = grad[:, 0].reshape(121, 121), grad[:, 1].reshape(121, 121)
-    norm = np.sqrt(gx ** 2 + gy ** 2) + 1e-8
-    ax.quiver(xx[::step, ::step], yy[::step, ::step], (gx / norm)[::step, ::step],
-              (gy / norm)[::step, ::step], color="w", scale=30, width=0.004)
+    im = ax.imshow(logd.reshape(121, 121).clip(-8, 0), extent=(-3, 3, -3, 3),
+                   origin="lower", cmap="viridis", vmin=-8, vmax=0)
+    k = 8  # one arrow every k grid points; length = the step ascent really takes
+    ax.quiver(xx[::k, ::k], yy[::k, ::k], step[:, 0].reshape(121, 121)[::k, ::k],
+              step[:, 1].reshape(121, 121)[::k, ::k], color="w", scale=18,
+              width=0.004)
     ax.scatter(*centers.T, marker="x", color="C1")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="D(x)")
-    ax.set_title(r"D(x) and the direction of $\nabla_x \log D(x)$"), ax.grid(False)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="log D(x) (clipped at -8)")
+    ax.set_title("log D(x) and the capped ascent step"), ax.grid(False)
     ax = axes[1]
     for i in range(0, path.shape[1], max(1, path.shape[1] // 60)):
         ax.plot(path[:, i, 0], path[:, i, 1], lw=0.6, color="0.6")
     final = path[-1]
     ax.scatter(*X0.T, s=2, color="0.8", label="start")
     ax.scatter(*final.T, s=14, color="C0", label="after ascent", zorder=3)
-    ax.scatter(*centers.T, marker="+", s=20, lw=0.8, color="C1", zorder=4)
+    ax.scatter(*centers.T, marker="+", s=20, lw=0.8, color="C1", zorder=4,
+               label="mode centre")
     ax.set_aspect("equal"), ax.set_xlim(-3, 3), ax.set_ylim(-3, 3)
     ax.set_title(f"gradient ascent: {modes}/8 modes, {good:.0%} HQ")
     ax.legend(fontsize=8)
-    save_figure(fig, out / "discriminator_field.png")
+    save_figure(fig, out / "discriminator_field.png", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/gan-without_adversary")) -> dict:
@@ -212,12 +229,31 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-without_adversary")) 
     d_cpu = time.process_time() - start
     plot_field(D, centers, X0, path, cfg, out)
     real_modes, real_good = mode_coverage(X_real, centers, cfg.sigma)
+    third = cfg.ascent_steps // 3  # the spread a third of the way up, and at the end
     return {"ae_recon_mse": recon_mse, "ae_modes": ae_modes, "ae_hq": ae_good,
             "ae_spread_ratio": spread_ratio(X_gen, centers, cfg.sigma),
             "dgen_modes": d_modes, "dgen_hq": d_good,
             "dgen_spread_ratio": spread_ratio(X_up, centers, cfg.sigma),
+            "dgen_spread_ratio_early": spread_ratio(path[third], centers, cfg.sigma),
+            "dgen_steps_early": third, "ascent_steps": cfg.ascent_steps,
+            "num_eval": cfg.num_eval,
             "dgen_share_ratio": share_ratio(X_up, centers),
+            "real_share_ratio": share_ratio(X_real, centers),
             "dgen_far": float((torch.cdist(X_up, centers).min(dim=1)[0] > 0.5).float()
                               .mean()),
             "real_hq": real_good, "real_modes": real_modes, "ae_cpu_s": ae_cpu,
             "dgen_cpu_s": d_cpu}
+
+
+CLAIMS = {
+    "autoencoder_reconstructs_almost_perfectly":
+        lambda m: m["ae_recon_mse"] < 0.02 ** 2,  # below the modes' variance sigma^2
+    "autoencoder_samples_are_mostly_low_quality": lambda m: m["ae_hq"] < 0.1,
+    "ascent_reaches_every_mode": lambda m: m["dgen_modes"] == 8,
+    "ascent_quality_is_above_the_data_own": lambda m: m["dgen_hq"] > m["real_hq"],
+    "ascent_spread_is_below_the_data": lambda m: m["dgen_spread_ratio"] < 0.8,
+    "longer_climbing_barely_changes_the_spread":
+        lambda m: abs(m["dgen_spread_ratio"] - m["dgen_spread_ratio_early"]) < 0.15,
+    "ascent_proportions_are_less_even_than_the_data":
+        lambda m: m["dgen_share_ratio"] > m["real_share_ratio"],
+}

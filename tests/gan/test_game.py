@@ -1,12 +1,15 @@
 """Reference tests for snippets/gan/game.py (page: gan/game.md)."""
 
+import copy
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from snippets.gan.game import (Config, d_loss, d_loss_scratch, g_loss,
-                               g_loss_nonsaturating, g_loss_saturating, generator_grads,
+from snippets.gan.game import (Config, d_loss, d_loss_scratch, d_step,
+                               fit_gaussian_kl, g_loss, g_loss_nonsaturating,
+                               g_loss_saturating, g_step, generator_grads, mlp,
                                optimal_d, train, train_d_alone)
 
 
@@ -32,6 +35,30 @@ def test_scratch_losses_equal_torch_values_and_gradients():
                 torch.testing.assert_close(x, y)
 
 
+def test_gradient_signs_push_each_player_the_right_way():
+    # descending loss_D raises real logits and lowers fake ones; descending either
+    # G loss raises the fakes' logits (both generator losses want D(G(z)) larger)
+    a, b = _logits(seed=3), _logits(seed=4)
+    grad_real, grad_fake = torch.autograd.grad(d_loss(a, b), (a, b))
+    assert (grad_real < 0).all() and (grad_fake > 0).all()
+    for saturating in (True, False):
+        (grad,) = torch.autograd.grad(g_loss(b, saturating), b)
+        assert (grad < 0).all()
+
+
+def test_the_logit_losses_stay_finite_where_the_formulas_overflow():
+    # float32: sigmoid(40) rounds to 1 and sigmoid(-200) to 0, so log hits log 0
+    big, small = torch.full((4, 1), 40.0), torch.full((4, 1), -200.0)
+    zero = torch.zeros(4, 1)
+    assert torch.isinf(d_loss_scratch(zero, big))  # log(1 - D(G(z))) = log 0
+    assert torch.isinf(g_loss_saturating(big))
+    assert torch.isinf(g_loss_nonsaturating(small))  # -log D(G(z)) = -log 0
+    for value in (d_loss(zero, big), g_loss(big, saturating=True), g_loss(small)):
+        assert torch.isfinite(value)
+    assert d_loss(zero, big).item() == pytest.approx(math.log(2) + 40, rel=1e-5)
+    assert g_loss(small).item() == pytest.approx(200, rel=1e-5)
+
+
 def test_generator_gradients_are_D_and_one_minus_D():
     # d/da log(1 - sigmoid(a)) = -D ;  d/da -log sigmoid(a) = -(1 - D)
     p = torch.tensor([0.001, 0.01, 0.5, 0.9], dtype=torch.float64)
@@ -42,9 +69,26 @@ def test_generator_gradients_are_D_and_one_minus_D():
     assert ns[1] / sat[1] == pytest.approx(99)
 
 
-def test_discriminator_loss_at_equilibrium_is_2_log_2():
+def test_minimax_is_zero_sum_and_the_nonsaturating_game_is_not():
+    # the seed calls the GAN a zero-sum game. With log(1 - D) the fake-dependent part
+    # of D's loss is exactly minus G's loss: the sum does not depend on the fakes.
+    real = torch.zeros(6, 1)
+    totals = {True: [], False: []}
+    for shift in (-3.0, 0.0, 2.0):
+        fake = torch.linspace(-1, 1, 6)[:, None] + shift
+        for saturating in totals:
+            totals[saturating].append((d_loss(real, fake)
+                                       + g_loss(fake, saturating)).item())
+    assert max(totals[True]) - min(totals[True]) < 1e-6  # constant: zero-sum
+    assert max(totals[False]) - min(totals[False]) > 1  # the practical loss is not
+
+
+def test_discriminator_loss_at_equilibrium_depends_on_the_convention():
     zero = torch.zeros(10, 1)  # D = 1/2 everywhere
-    assert d_loss(zero, zero).item() == pytest.approx(2 * math.log(2))
+    assert d_loss(zero, zero).item() == pytest.approx(2 * math.log(2))  # two means
+    bce = F.binary_cross_entropy_with_logits
+    averaged = (bce(zero, torch.ones_like(zero)) + bce(zero, zero)) / 2
+    assert averaged.item() == pytest.approx(math.log(2))  # d2l-style average
 
 
 def test_optimal_discriminator_formula_by_hand():
@@ -63,33 +107,69 @@ def test_training_D_with_G_fixed_approaches_D_star():
     assert (learned - target).abs().max() < 0.08
 
 
+def _players(seed=0):
+    torch.manual_seed(seed)
+    G, D = mlp(1, 8), mlp(1, 8)
+    return G, D, torch.optim.Adam(G.parameters(), lr=1e-2)
+
+
+def test_d_step_ignores_the_gradient_the_g_step_left_in_D():
+    # the G step backpropagates through D and fills D's .grad ("fakes are real")
+    G, D, opt_G = _players()
+    fresh = copy.deepcopy(D)
+    g_step(G, D, opt_G, torch.randn(16, 1))
+    assert sum(p.grad.abs().sum() for p in D.parameters()) > 0  # stale gradient
+    X, X_fake = 4 + torch.randn(16, 1), G(torch.randn(16, 1)).detach()
+    wrong = copy.deepcopy(D)  # the mistake: a D step without zero_grad
+    for p, q in zip(wrong.parameters(), D.parameters()):
+        p.grad = q.grad.clone()  # deepcopy leaves .grad behind
+    opt_wrong = torch.optim.SGD(wrong.parameters(), lr=0.1)
+    d_loss(wrong(X), wrong(X_fake)).backward()
+    opt_wrong.step()
+    d_step(D, torch.optim.SGD(D.parameters(), lr=0.1), X, X_fake)
+    d_step(fresh, torch.optim.SGD(fresh.parameters(), lr=0.1), X, X_fake)
+    for ours, clean, bad in zip(D.parameters(), fresh.parameters(),
+                                wrong.parameters()):
+        torch.testing.assert_close(ours, clean)  # as if the G step never happened
+    assert any(not torch.allclose(b, c) for b, c in zip(wrong.parameters(),
+                                                        fresh.parameters()))
+
+
+def test_g_step_moves_G_towards_real_and_leaves_D_alone():
+    # the G step labels the fakes 1. The seed's worry: with label 0, G would learn
+    # to look *more* fake. Under a fixed D, one step each way shows it.
+    for label, direction in ((1.0, 1), (0.0, -1)):
+        G, D, opt_G = _players(seed=1)
+        D_before = copy.deepcopy(D)
+        z = torch.randn(64, 1)
+        with torch.no_grad():
+            before = torch.sigmoid(D(G(z))).mean()
+        if label == 1.0:
+            g_step(G, D, opt_G, z)
+        else:  # the wrong version, written out
+            logit = D(G(z))
+            loss = F.binary_cross_entropy_with_logits(logit, torch.zeros_like(logit))
+            opt_G.zero_grad(), loss.backward(), opt_G.step()
+        with torch.no_grad():
+            after = torch.sigmoid(D(G(z))).mean()
+        assert direction * (after - before) > 0
+        for p, q in zip(D.parameters(), D_before.parameters()):
+            assert torch.equal(p, q)  # only opt_G stepped
+
+
 def test_alternating_loop_moves_G_towards_the_data():
     cfg = Config(num_steps=300)  # with the default head start of D
-    _, _, hist, _, first = train(cfg)
-    assert hist[0, 1] > 3 and hist[-1, 1] < 1.0 and first["grad"] > 0
-    assert first["d_fake"].mean() < 0.1  # after D's head start the fakes score low
+    run = train(cfg)
+    assert run["w1"][0, 1] > 3 and run["w1"][-1, 1] < 1.0
+    assert run["d_fake_first"].mean() < 0.1  # after D's head start the fakes score low
+    first_sat, first_ns = run["log"][0, 3], run["log"][0, 4]
+    assert first_ns > 10 * first_sat  # the non-saturating loss's signal is larger
 
 
-def test_g_step_fills_D_grads_that_must_be_zeroed():
-    # the G step backpropagates through D: D's .grad fills up ("fakes are real")
-    from snippets.gan.game import mlp
-    torch.manual_seed(0)
-    G, D = mlp(1, 8), mlp(1, 8)
-    opt_G = torch.optim.Adam(G.parameters(), lr=1e-2)
-    D_before = [p.clone() for p in D.parameters()]
-    loss_G = g_loss(D(G(torch.randn(16, 1))))
-    opt_G.zero_grad(), loss_G.backward(), opt_G.step()
-    assert all(torch.equal(p, q) for p, q in zip(D.parameters(), D_before))  # D kept
-    stale = [p.grad.clone() for p in D.parameters()]
-    assert sum(g.abs().sum() for g in stale) > 0  # ... but its gradients are filled
-    # without zero_grad the next D step would use (D-step grad + stale G-step grad)
-    X, X_fake = 4 + torch.randn(16, 1), G(torch.randn(16, 1)).detach()
-    d_loss(D(X), D(X_fake)).backward()
-    polluted = [p.grad.clone() for p in D.parameters()]
-    for p in D.parameters():
-        p.grad = None
-    d_loss(D(X), D(X_fake)).backward()
-    clean = [p.grad for p in D.parameters()]
-    for a, b, s in zip(polluted, clean, stale):
-        torch.testing.assert_close(a, b + s)
-    assert any(not torch.allclose(a, b) for a, b in zip(polluted, clean))
+def test_forward_kl_matches_moments_and_reverse_kl_picks_a_mode():
+    # min KL(p||q) over Gaussians q matches p's mean and variance: 0 and 2^2 + 0.5^2
+    mu, s = fit_gaussian_kl(reverse=False, steps=1500)
+    assert mu == pytest.approx(0, abs=0.02) and s == pytest.approx(4.25 ** 0.5, abs=0.02)
+    # min KL(q||p) sits on one mode (the one nearer its start) with that mode's width
+    mu, s = fit_gaussian_kl(reverse=True, steps=1500)
+    assert mu == pytest.approx(2, abs=0.05) and s == pytest.approx(0.5, abs=0.05)

@@ -89,3 +89,50 @@ def test_mode_kl_on_hand_made_sets():
     X = torch.cat([C[1].repeat(3, 1), C[2][None]])
     expected = 0.75 * math.log(8 * 0.75) + 0.25 * math.log(8 * 0.25)
     assert mode_kl(X, C, SIGMA) == pytest.approx(expected)
+
+
+def test_sample_ring_is_balanced_and_has_the_right_width():
+    torch.manual_seed(0)
+    X = sample_ring(80000, C, SIGMA)
+    dist, nearest = torch.cdist(X, C).min(dim=1)
+    share = torch.bincount(nearest, minlength=8).double() / len(X)
+    torch.testing.assert_close(share, torch.full((8,), 1 / 8, dtype=torch.float64),
+                               atol=0.005, rtol=0)  # 1/8 each, +- 4 s.e.
+    # squared distance / sigma^2 is chi-squared with 2 degrees of freedom: mean 2
+    assert (dist ** 2).mean().item() / SIGMA ** 2 == pytest.approx(2, rel=0.03)
+
+
+def _mode_kl_loop(X, centers, sigma):
+    """KL of the HQ samples' mode shares against uniform, with plain Python."""
+    counts = [0] * len(centers)
+    for x in X.tolist():
+        dists = [math.dist(x, c) for c in centers.tolist()]
+        k = min(range(len(dists)), key=dists.__getitem__)
+        if dists[k] < 3 * sigma:
+            counts[k] += 1
+    total = sum(counts)
+    return sum(c / total * math.log(len(centers) * c / total) for c in counts if c)
+
+
+def test_mode_kl_equals_a_loop_on_random_sets():
+    torch.manual_seed(1)
+    for spread in (0.01, 0.03):
+        weights = torch.tensor([5.0, 1, 1, 3, 0, 0, 2, 1])  # uneven, two empty modes
+        k = torch.multinomial(weights, 400, replacement=True)
+        X = C[k] + spread * torch.randn(400, 2)
+        assert mode_kl(X, C, SIGMA) == pytest.approx(_mode_kl_loop(X, C, SIGMA))
+
+
+def test_d_batches_hold_samples_points_in_rows_of_pack():
+    # the fair comparison rests on this: GAN-256 and PacGAN2 see the same number of
+    # real and fake points per D step, in 256 rows of 2 numbers or 128 rows of 4
+    from snippets.gan.ring import Config, d_batches, mlp
+    cfg = Config()
+    G = mlp(cfg.latent_dim, 2, 8)
+    for pack, samples, rows in ((1, 256, 256), (2, 256, 128), (1, 128, 128)):
+        X, X_fake = d_batches(G, C, cfg, pack, samples)
+        assert X.shape == X_fake.shape == (rows, 2 * pack)
+        assert X.numel() == X_fake.numel() == 2 * samples  # points, not rows
+    X, _ = d_batches(G, C, cfg, 2, 256)  # a row holds two independent ring points
+    dist = torch.cdist(X.reshape(-1, 2), C).min(dim=1)[0]
+    assert (dist < 5 * SIGMA).all()

@@ -49,3 +49,37 @@ def test_spread_and_share_on_hand_made_sets():
     assert abs(spread_ratio(sample_ring(20000, C, 0.02), C, 0.02) - 1) < 0.05
     X = torch.cat([C[0].repeat(6, 1), C[1:].repeat(2, 1)])  # 6 at mode 0, 2 elsewhere
     assert share_ratio(X, C) == 3.0
+
+
+def test_seed_mistake_the_decoder_is_not_a_good_generator():
+    # the class notes: "the decoder is the generator we want". It reconstructs every
+    # training point, yet z drawn from the fitted prior decode to poor samples.
+    from snippets.gan.ring import mode_coverage
+    from snippets.gan.without_adversary import (Config, sample_decoder,
+                                                train_autoencoder)
+    torch.manual_seed(0)
+    cfg = Config(ae_steps=800)
+    encoder, decoder = train_autoencoder(cfg, C)
+    X = sample_ring(2000, C, cfg.sigma)
+    with torch.no_grad():
+        codes = encoder(X)
+        recon = F.mse_loss(decoder(codes), X).item()
+    X_gen, _ = sample_decoder(decoder, *fit_gaussian(codes), 2000)
+    _, good_gen = mode_coverage(X_gen, C, cfg.sigma)
+    _, good_recon = mode_coverage(decoder(codes).detach(), C, cfg.sigma)
+    assert recon < cfg.sigma ** 2 and good_recon > 0.9  # reconstruction: fine
+    assert good_gen < 0.2  # sampling: mostly between the modes
+
+
+def test_seed_idea_ascent_on_a_trained_D_piles_points_narrower_than_the_data():
+    # "let D generate by descending its loss on the input": on a trained D the points
+    # reach the modes, with less spread than the data and uneven proportions
+    from snippets.gan.ring import mode_coverage
+    from snippets.gan.without_adversary import Config, train_discriminator
+    torch.manual_seed(0)
+    cfg = Config(d_steps=600)
+    D = train_discriminator(cfg, C)
+    X = ascend_scratch(D, 6 * torch.rand(1000, 2) - 3, 150, cfg.ascent_lr)
+    modes, good = mode_coverage(X, C, cfg.sigma)
+    assert modes == 8 and good > 0.95
+    assert spread_ratio(X, C, cfg.sigma) < 0.9  # the data would give 1
