@@ -1,4 +1,4 @@
-"""What does a CNN see? Kernels, feature maps, saliency and activation maximisation.
+"""What does a CNN see? Kernels, feature maps, saliency and activation maximization.
 
 Page: cnn/visualizing.md
 Run:  python -m snippets run cnn/visualizing
@@ -176,7 +176,7 @@ def plot_ascent(rows: dict, probs: dict, out: Path) -> None:
 ZH = {
     "input": "输入", "kernel {}": "卷积核 {}", "conv1 map {}": "第 1 层特征图 {}",
     "conv2 map {}": "第 2 层特征图 {}", "digit {}": "数字 {}", "saliency": "显著图",
-    "|d score / d pixel|": "|∂得分 / ∂像素|", "no regulariser": "不加正则项",
+    "|d score / d pixel|": "|∂得分 / ∂像素|", "no regularizer": "不加正则项",
     "L2 + TV": "L2 + TV", "{}: p={}": "{}：p={}",
 }
 
@@ -197,7 +197,7 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-visualizing")) -> dic
 
     rows, probs, tvs, own, corr = {}, {}, {}, {}, {}
     means = torch.stack([X[y == c].mean(0) for c in range(10)])  # (10, 1, s, s)
-    for name, l2, tv in (("no regulariser", 0.0, 0.0), ("L2 + TV", cfg.l2, cfg.tv)):
+    for name, l2, tv in (("no regularizer", 0.0, 0.0), ("L2 + TV", cfg.l2, cfg.tv)):
         rows[name] = [maximise_class(net, c, cfg, l2, tv) for c in range(10)]
         with torch.no_grad():
             p = F.softmax(net(torch.cat(rows[name])), dim=1)
@@ -207,7 +207,7 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-visualizing")) -> dic
         own[name] = int((C.argmax(1) == torch.arange(10)).sum())
         corr[name] = C.diagonal().mean().item()
     plot_ascent(rows, probs, out)
-    plain, reg = "no regulariser", "L2 + TV"
+    plain, reg = "no regularizer", "L2 + TV"
     return {"test_acc": test_acc,
             "first_test_digit": int(y_test[0]),
             "ascent_prob_plain": sum(probs[plain]) / 10,
@@ -224,7 +224,7 @@ CLAIMS = {
         lambda m: m["ascent_prob_plain"] > 0.9,
     "regularised_images_are_still_classified_as_asked":
         lambda m: m["ascent_prob_reg"] > 0.5,
-    "the_regulariser_makes_images_smoother":
+    "the_regularizer_makes_images_smoother":
         lambda m: m["ascent_tv_reg"] < m["ascent_tv_plain"] / 2,
     "even_unregularised_images_are_nearest_their_own_digit":
         lambda m: min(m["ascent_own_mean_plain"], m["ascent_own_mean_reg"]) >= 8,

@@ -204,3 +204,17 @@ def test_claims_return_bools():
                              "macs_ratio", "inception_params", "naive_params",
                              "small_net_params", "small_net_params_by_layer"], 1.0)
     assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())
+
+
+def test_batch_norm_undoes_a_rescaling_that_weight_decay_would_punish():
+    """Seed 003 calls normalization layers "regularization layers". Batch norm
+    standardizes: scale the conv before it by 10 and nothing changes; an L2
+    regularizer on the same weights grows 100-fold."""
+    torch.manual_seed(0)
+    X = torch.randn(8, 3, 6, 6)
+    W = torch.randn(4, 3, 3, 3)
+    gamma, beta = torch.rand(4) + 0.5, torch.randn(4)
+    out = batch_norm2d(F.conv2d(X, W), gamma, beta)
+    out_scaled = batch_norm2d(F.conv2d(X, 10 * W), gamma, beta)
+    assert torch.allclose(out, out_scaled, atol=1e-4)
+    assert torch.isclose((10 * W).square().sum(), 100 * W.square().sum())

@@ -87,3 +87,12 @@ def test_claims_return_bools():
                              "ascent_own_mean_reg", "ascent_corr_plain",
                              "ascent_corr_reg"], 0.5)
     assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())
+
+
+def test_the_total_variation_penalty_smooths_the_ascent_image():
+    torch.manual_seed(0)
+    net = make_net(4, 16)
+    cfg = Config(ascent_steps=40)
+    plain = maximise_class(net, 5, cfg)
+    smooth = maximise_class(net, 5, cfg, tv=0.3)
+    assert total_variation(smooth) < 0.7 * total_variation(plain)

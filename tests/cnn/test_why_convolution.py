@@ -106,7 +106,7 @@ def test_stride_and_pooling_keep_equivariance_only_for_even_shifts():
 @pytest.mark.parametrize("layers,expected", [
     ([(3, 1)], 3), ([(3, 1), (3, 1)], 5), ([(5, 1), (5, 1)], 9),
     ([(3, 1), (2, 2), (3, 1)], 8), ([(3, 2), (3, 2), (3, 2)], 15),
-    ([(7, 2), (3, 2), (3, 1)], 19)])
+    ([(7, 2), (3, 2), (3, 1)], 19), ([(3, 2), (3, 1), (3, 1)], 11)])
 def test_receptive_field_formula_by_hand_and_by_gradient(layers, expected):
     assert receptive_field(layers) == expected
     assert measured_receptive_field(layers, size=41) == expected
@@ -136,3 +136,13 @@ def test_claims_return_bools():
                              "change_global_pool_unrelated"], 0.5)
     metrics |= {f"rf_{k}_{i}": 3 for k in ("formula", "measured") for i in range(4)}
     assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())
+
+
+def test_global_pooling_changes_less_than_the_maps_under_a_pan():
+    torch.manual_seed(0)
+    rows, cols = torch.meshgrid(torch.arange(24.0), torch.arange(32.0), indexing="ij")
+    scene = torch.sin(cols / 5 + rows / 7).expand(1, 3, 24, 32).contiguous()
+    conv = nn.Conv2d(3, 6, 3, padding=1)
+    maps = lambda X: F.relu(conv(X))  # noqa: E731
+    pooled = lambda X: maps(X).amax(dim=(2, 3))  # noqa: E731
+    assert relative_change(pooled, scene, 24, 2) < relative_change(maps, scene, 24, 2) / 3
