@@ -20,7 +20,7 @@ the first failure, and is killed after a timeout scaled from the same tests' cle
     python scripts/mutants.py                      # every chapter
     python scripts/mutants.py --part cnn --module convolution --function conv2d
     python scripts/mutants.py --part cnn --list    # the mutants, without running them
-    python scripts/mutants.py --show cnn.convolution#12   # run one, print its pytest log
+    python scripts/mutants.py --show cnn.convolution#12   # run one, print its log
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "tests" / "mutation"
 WORK = ROOT / ".mutants"
-MIN_TIMEOUT_S = 20.0  # a mutant's run may take this long, or TIMEOUT_FACTOR x its clean run
+# A mutant's run may take MIN_TIMEOUT_S, or TIMEOUT_FACTOR times its tests' clean run.
+MIN_TIMEOUT_S = 20.0
 TIMEOUT_FACTOR = 5.0
 CLEAN_TIMEOUT_S = 900.0  # the unmutated runs
 
@@ -109,7 +110,8 @@ def load_config(path: Path) -> list[Module]:
         missing = [t for t in tests if not (ROOT / t).is_file()]
         if missing:
             raise ConfigError(f"{where}: no test file {missing}")
-        modules.append(Module(part, key, src, list(functions), [ROOT / t for t in tests]))
+        modules.append(Module(part, key, src, list(functions),
+                              [ROOT / t for t in tests]))
     return modules
 
 
@@ -145,7 +147,8 @@ SWAP = {"max": "min", "min": "max", "amax": "amin", "amin": "amax",
         "minimum": "maximum", "sum": "mean", "mean": "sum", "zeros": "ones",
         "ones": "zeros", "zeros_like": "ones_like", "ones_like": "zeros_like",
         "mul_": "add_", "add_": "mul_"}
-DROPPED_CALLS = {"detach", "clone", "copy"}  # x.detach() -> x: aliasing and gradient flow
+# x.detach() -> x: gradient flow; x.clone() -> x: aliasing
+DROPPED_CALLS = {"detach", "clone", "copy"}
 QUIET_CALLS = {"print", "warn", "set_postfix", "set_description"}
 SKIPPED = (ast.JoinedStr, ast.Assert, ast.Raise, ast.Global, ast.Nonlocal, ast.Import,
            ast.ImportFrom)
@@ -177,7 +180,8 @@ def _is_quiet_call(node) -> bool:
     if not isinstance(node, ast.Call):
         return False
     f = node.func
-    return (f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)) in QUIET_CALLS
+    name = f.id if isinstance(f, ast.Name) else getattr(f, "attr", None)
+    return name in QUIET_CALLS
 
 
 def _names(target) -> set[str]:
@@ -189,7 +193,7 @@ def _const(value):
 
 
 def mutations(node: ast.AST, bound: set[str]):
-    """(relative path, replacement node, label) for every mutation of ``node`` itself."""
+    """(relative path, replacement node, label) for each mutation of ``node`` itself."""
     here = ()
     if isinstance(node, ast.BinOp) and type(node.op) in BINOP:
         new_op, a, b = BINOP[type(node.op)]
@@ -237,8 +241,9 @@ def mutations(node: ast.AST, bound: set[str]):
             args = [pos[1], pos[0], *pos[2:]]
             yield here, ast.Call(node.func, args, node.keywords), "arguments swapped"
     if isinstance(node, (ast.If, ast.While, ast.IfExp)):
-        if not (isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)):
-            yield (("test", None),), ast.UnaryOp(ast.Not(), node.test), "condition negated"
+        test = node.test
+        if not (isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)):
+            yield (("test", None),), ast.UnaryOp(ast.Not(), test), "condition negated"
     if isinstance(node, ast.Return) and node.value is not None and not (
         isinstance(node.value, ast.Constant) and node.value.value is None
     ):
@@ -271,7 +276,7 @@ def _replace(tree, path, new):
 
 
 def _targets(tree: ast.Module, functions: list[str]):
-    """(qualified name, def node, path) for each listed function; ``Class`` = its methods."""
+    """(qualified name, def node, path) of each listed function; classes: methods."""
     found = []
     top = {n.name: (i, n) for i, n in enumerate(tree.body)
            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
@@ -287,7 +292,8 @@ def _targets(tree: ast.Module, functions: list[str]):
                        and (not method or m.name == method)]
             if not methods:
                 raise ConfigError(f"no method `{name}`")
-            found += [(f"{head}.{m.name}", m, path + (("body", j),)) for j, m in methods]
+            found += [(f"{head}.{m.name}", m, path + (("body", j),))
+                      for j, m in methods]
         elif method:
             raise ConfigError(f"`{head}` is not a class")
         else:
@@ -296,7 +302,7 @@ def _targets(tree: ast.Module, functions: list[str]):
 
 
 def generate(module: Module) -> list[Mutant]:
-    """Every mutant of the module's listed functions, each checked to parse as intended."""
+    """Every mutant of the module's listed functions, each checked to parse as meant."""
     text = module.path.read_text("utf-8")
     raw = text.encode("utf-8")
     lines = raw.splitlines(keepends=True)
@@ -327,12 +333,12 @@ def generate(module: Module) -> list[Mutant]:
                 delta = len(new_lines) - len(text.splitlines())
                 before = " ".join(s.strip() for s in text.splitlines()[first - 1:last])
                 after = " ".join(s.strip() for s in new_lines[first - 1:last + delta])
-                out.append(Mutant(f"{module.name}#{len(out) + 1}", module.name, qualname,
-                                  label, first, before, after, mutated))
+                out.append(Mutant(f"{module.name}#{len(out) + 1}", module.name,
+                                  qualname, label, first, before, after, mutated))
             if isinstance(node, ast.Assign):
                 for t in node.targets:
                     bound |= _names(t)
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.AugAssign, ast.AnnAssign)):
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.AnnAssign)):
                 bound |= _names(node.target)
             elif isinstance(node, ast.withitem) and node.optional_vars is not None:
                 bound |= _names(node.optional_vars)
@@ -340,8 +346,8 @@ def generate(module: Module) -> list[Mutant]:
 
 
 def _splice(fn, fn_path, raw: bytes, starts, path, target, new) -> str | None:
-    """The module's text with ``target`` (inside function ``fn``) replaced by ``new``, or
-    None if that cannot be written so that it parses to exactly the intended tree."""
+    """The module's text with ``target`` (inside function ``fn``) replaced by ``new``,
+    or None if that cannot be written so that it parses to exactly the intended tree."""
     expected = copy.deepcopy(fn)
     _replace(expected, path[len(fn_path):], new)
     want = ast.dump(expected)
@@ -390,7 +396,8 @@ class Select:
         order = {nid: i for i, nid in enumerate(self.ids)}
         keep = sorted((it for it in items if it.nodeid in order),
                       key=lambda it: order[it.nodeid])
-        config.hook.pytest_deselected(items=[it for it in items if it.nodeid not in order])
+        dropped = [it for it in items if it.nodeid not in order]
+        config.hook.pytest_deselected(items=dropped)
         items[:] = keep
         if len(keep) != len(self.ids):
             found = {it.nodeid for it in keep}
@@ -399,7 +406,7 @@ class Select:
 
 
 class Record:
-    """pytest plugin: which test calls which listed function, and how long each takes."""
+    """pytest plugin: which test calls which listed function; each test's duration."""
 
     def __init__(self, path: Path, functions: set[str], out: Path):
         self.file, self.functions, self.out = str(path), functions, out
@@ -592,7 +599,7 @@ def preimport(modules: list[Module]) -> None:
 class Result:
     mutant: Mutant
     status: str  # killed | survived | error
-    detail: str = ""  # how it was killed (failed, import error, timeout, crash) or why not
+    detail: str = ""  # how it was killed (failed, import error, timeout, crash)
 
 
 def classify(task: Task) -> Result:
@@ -623,9 +630,10 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--min-timeout", type=float, default=MIN_TIMEOUT_S,
                     help="seconds a mutant may always run (default %(default)s); "
-                         f"longer if its clean run took over 1/{TIMEOUT_FACTOR:g} of it")
+                         f"more if its clean run took over 1/{TIMEOUT_FACTOR:g} "
+                         "of that")
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
-    ap.add_argument("--show", help="run one mutant (an id from the report), print its log")
+    ap.add_argument("--show", help="run one mutant (id from the report), print its log")
     ap.add_argument("--json", type=Path, help="also write every result to this file")
     ap.add_argument("--fail-under", type=float, default=None,
                     help="exit 1 if the overall score is below this percentage")
@@ -703,8 +711,9 @@ def main(argv=None) -> int:
         cpu[t.module.part] += t.cpu
         data = json.loads(t.record.read_text()) if t.record.is_file() else None
         if t.rc != 0 or data is None:
-            how = (f"timed out after {t.timeout:.0f} s" if t.timed_out else
-                   f"killed by signal {t.signal}" if t.signal else f"pytest status {t.rc}")
+            how = (f"timed out after {t.timeout:.0f} s" if t.timed_out
+                   else f"killed by signal {t.signal}" if t.signal
+                   else f"pytest status {t.rc}")
             errors.append(f"{t.module.name}: its tests fail on the unmutated module "
                           f"({how}); log {_keep(t.log)}")
             continue
@@ -714,9 +723,9 @@ def main(argv=None) -> int:
                 selections[(t.module.name, f)] = ids
             else:
                 n = sum(x.function == f for x in mutants[t.module.name])
-                errors.append(f"{t.module.name}: no test in "
-                              f"{', '.join(str(p.relative_to(ROOT)) for p in t.module.tests)}"
-                              f" calls {f} ({n} mutants not measured)")
+                files = ", ".join(str(p.relative_to(ROOT)) for p in t.module.tests)
+                errors.append(f"{t.module.name}: no test in {files} calls {f} "
+                              f"({n} mutants not measured)")
 
     # 2. clean: each function's tests on their own, unmutated; sets the timeout
     clean = [Task("clean", by_name[mod], tmp / f"{mod}.{f}.clean.log", function=f,
@@ -726,8 +735,8 @@ def main(argv=None) -> int:
     for t in clean:
         cpu[t.module.part] += t.cpu
         if t.rc != 0:
-            errors.append(f"{t.module.name}: the tests that call {t.function} fail when "
-                          f"run on their own, unmutated (status {t.rc}); "
+            errors.append(f"{t.module.name}: the tests that call {t.function} fail "
+                          f"when run on their own, unmutated (status {t.rc}); "
                           f"log {_keep(t.log)}")
         else:
             timeouts[(t.module.name, t.function)] = max(args.min_timeout,
@@ -849,7 +858,8 @@ def report(modules, results, cpu, errors, wall, parent_cpu) -> float | None:
           f"(children {sum(cpu.values()):.0f}, this process {parent_cpu:.0f})")
     survivors = [r for r in rs if r.status == "survived"]
     if survivors:
-        print(f"\nSurviving mutants ({len(survivors)}): the tests pass with this change")
+        print(f"\nSurviving mutants ({len(survivors)}): "
+              "the tests pass with this change")
         for r in survivors:
             x = r.mutant
             print(f"  {x.id}  {x.function}  line {x.line}  [{x.op}]\n"
