@@ -1,7 +1,16 @@
-"""Build hook: every demo is also a notebook page, in each language, with a download.
+"""Build hook: every demo is also a notebook page, in each language, and a script; both
+download and run on their own.
 
-The notebook is written from the demo module (its code, cell by cell) and the figures
-and metrics of the run hooks/demos.py just made or found cached, embedded as outputs: nothing runs twice.
+``snippets/export.py`` turns a demo into one self-contained program (the helpers it
+imports inlined, a first cell that installs the pinned requirements, a runner that
+honours ``DLNOTES_PRESET=tiny``). This hook lays that program out as a notebook whose
+markdown is in the page's language, with section headings taken from the page (the
+heading under which the page includes a named section, or shows a figure), and embeds
+the figures, claims, metrics and reproducibility stamp of the run hooks/demos.py just
+made or found cached, as outputs: nothing runs twice. The same program is written as
+``notebooks/<slug>/<slug>.py``; the content page and the notebook page link both
+(``overrides/main.html``). The project's CJK font is served beside the notebooks, for
+readers who want the Chinese figures without installing one.
 
 mkdocs-jupyter and mkdocs-static-i18n disagree (static-i18n issue #198): the i18n
 plugin rebuilds the file list last and drops mkdocs-jupyter's notebook files. So the
@@ -12,7 +21,6 @@ other's entries and every notebook would be converted again.
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import re
@@ -23,25 +31,118 @@ import nbformat
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
+from mkdocs.utils import get_relative_url
 from mkdocs_jupyter.plugin import NotebookFile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from snippets import registry  # noqa: E402
+from snippets import export, registry  # noqa: E402
 
+FONT_FILES = [export.FONT, export.FONT.parent / "OFL.txt"]
 TEXT = {
-    "zh": (
-        "这个 notebook 由构建从 `{module}` 生成，图和指标来自构建时的那次运行。"
-        "在仓库根目录运行整个演示：`python -m snippets run {name}`。"
-        "讲解见正文页面：[{title}](../../{page_url})。"
-    ),
-    "en": (
-        "The build generated this notebook from `{module}`; the figures and metrics come "
-        "from the run the build made. Run the whole demo from the repository root: "
-        "`python -m snippets run {name}`. The explanation is on the page "
-        "[{title}](../../{page_url})."
-    ),
+    "zh": {
+        "intro": (
+            "这个 notebook 由构建从 `{module}` 生成，可以单独运行：它用到的 "
+            "`snippets` 代码（{inlined}）都已内联在下面的单元格里，不需要仓库。\n\n"
+            "- **怎么运行**：在任意空文件夹里用 Jupyter 打开，依次运行全部单元格。"
+            "第一个单元格用 `%pip` 安装固定版本的依赖（torch 用 CPU 版）；"
+            "这些版本都在时它什么也不装，自己管理环境的话可以跳过它。\n"
+            "- **预设**：默认运行页面用的真实（real）预设{cost}。"
+            "启动 Jupyter 前设置环境变量 `DLNOTES_PRESET=tiny`"
+            "（或先运行 `%env DLNOTES_PRESET=tiny`），就改为只需几秒的 tiny 预设，"
+            "用来快速检查。\n"
+            "- **中文图**：需要中文字体。把 [{font}](../{font})（SIL OFL 授权，"
+            "[许可证](../OFL.txt)）放在 notebook 旁边，或安装任一中文字体"
+            "（如 `fonts-noto-cjk`）；都没有时只画英文图，并打印一行说明。\n"
+            "- 下面保存的输出（论断、指标、图）来自构建时的那次运行，见文末的复现信息。"
+            "同样的代码也有脚本版：[`{slug}.py`]({slug}.py)，运行 "
+            "`python {slug}.py --tiny`。\n"
+            "- 讲解见正文页面：[{title}](../../{page_url})。"
+        ),
+        "cost": "，构建时它用了约 {cpu_s:.0f} 秒 CPU 时间",
+        "cost_tiny": "（本站这次以 tiny 预设构建，下面保存的输出也来自 tiny 预设）",
+        "setup": "导入与共用的辅助函数（snippets/common.py）",
+        "module": "来自 {rel} 的代码（本演示用到的部分）",
+        "config": "配置（Config）",
+        "main": "把各部分串起来：main",
+        "claims": "页面引用的论断（CLAIMS）",
+        "zh": "图中文字的中文版（ZH）",
+        "code": "其余代码（页面上没有列出）",
+        "run": "运行",
+        "run_body": (
+            "下一个单元格像构建一样运行演示：预设由环境变量 `DLNOTES_PRESET` 决定"
+            "（默认 `real`；`tiny` 只需几秒）。它打印这次运行的信息、页面引用的每条论断"
+            "在这次运行里是否成立（tiny 预设下不成立是正常的），最后是全部指标；"
+            "再下一个单元格显示画出的图。"
+        ),
+        "stamp": "复现信息",
+        "stamp_body": (
+            "上面保存的输出来自构建在 {date} 的一次运行：{preset} 预设，"
+            "CPU 时间 {cpu_s:.1f} s（{threads} 个线程），Python {python}，"
+            "torch {torch}，numpy {numpy}。在仓库根目录复现：`{command}`；"
+            "不用仓库：`python {slug}.py`。"
+        ),
+        "buttons": {
+            "notebook": "以 notebook 查看（可下载，能单独运行）",
+            "ipynb": "下载 notebook（.ipynb）",
+            "script": "下载脚本（.py，python {slug}.py --tiny）",
+        },
+    },
+    "en": {
+        "intro": (
+            "The build generated this notebook from `{module}`, and it runs on its own: "
+            "the `snippets` code it uses ({inlined}) is inlined in the cells below; no "
+            "repository is needed.\n\n"
+            "- **Running it**: open it in Jupyter in any empty folder and run all "
+            "cells. The first cell installs the pinned requirements with `%pip` (torch "
+            "as its CPU-only build); it installs nothing when those versions are "
+            "there, and you can skip it if you keep your own environment.\n"
+            "- **Preset**: it runs the page's real preset{cost}. Set "
+            "`DLNOTES_PRESET=tiny` before "
+            "starting Jupyter (or run `%env DLNOTES_PRESET=tiny` first) for the "
+            "seconds-long tiny preset, a quick check.\n"
+            "- **Figures**: this notebook shows the English ones. Their Chinese twins "
+            "are drawn only when a CJK font is found; otherwise one printed line says "
+            "so.\n"
+            "- The outputs saved below (claims, metrics, figures) come from the "
+            "build's run; its stamp is at the end. The same code as a script: "
+            "[`{slug}.py`]({slug}.py), run `python {slug}.py --tiny`.\n"
+            "- The explanation is on the page [{title}](../../{page_url})."
+        ),
+        "cost": ", which took about {cpu_s:.0f} s of CPU time in the build",
+        "cost_tiny": " (this site was built at the tiny preset, and the outputs saved "
+        "below come from it)",
+        "setup": "Imports and the shared helpers (snippets/common.py)",
+        "module": "Code from {rel} (the parts this demo uses)",
+        "config": "Configuration (Config)",
+        "main": "Putting it together: main",
+        "claims": "The claims the page cites (CLAIMS)",
+        "zh": "Chinese text for the figures (ZH)",
+        "code": "Supporting code (not listed on the page)",
+        "run": "Run it",
+        "run_body": (
+            "The next cell runs the demo as the build does, at the preset the "
+            "environment variable `DLNOTES_PRESET` names (`real` unless set; `tiny` "
+            "takes seconds). It prints this run's stamp, whether each claim the page "
+            "cites holds on this run (at the tiny preset some need not), and then "
+            "every metric; the cell after it shows the figures."
+        ),
+        "stamp": "Reproducibility",
+        "stamp_body": (
+            "The outputs saved above come from a run the build made on {date}: "
+            "{preset} preset, {cpu_s:.1f} s of CPU time on {threads} thread(s), "
+            "Python {python}, torch {torch}, numpy {numpy}. To reproduce it from the "
+            "repository root: `{command}`; without the repository: "
+            "`python {slug}.py`."
+        ),
+        "buttons": {
+            "notebook": "View as a notebook (downloadable, runs on its own)",
+            "ipynb": "Download the notebook (.ipynb)",
+            "script": "Download the script (.py: python {slug}.py --tiny)",
+        },
+    },
 }
+ICONS = {"notebook": "notebook-outline", "ipynb": "download", "script": "language-python"}
 
 
 def _language(config) -> str:
@@ -49,6 +150,7 @@ def _language(config) -> str:
 
 
 def on_pre_build(config):
+    _pages.clear()  # `serve` rebuilds in the same process: docstrings may have changed
     plugin = config.plugins["mkdocs-jupyter"]
     plugin.config["cache_dir"] = str(
         ROOT / ".cache" / "mkdocs-jupyter" / _language(config)
@@ -64,38 +166,64 @@ def _page_of(source: str, module: str) -> str:
     return match.group(1)
 
 
-def _title(lang: str, page: str) -> str:
+def _page_text(lang: str, page: str) -> str:
     path = ROOT / "docs" / lang / page
     if not path.is_file():
         raise PluginError(f"demo page docs/{lang}/{page} does not exist")
-    match = re.search(r"^#\s+(.+)$", path.read_text(encoding="utf-8"), re.M)
-    return match.group(1).strip() if match else page
+    return path.read_text(encoding="utf-8")
 
 
-def _code_cells(source: str) -> list[str]:
-    """The module split into cells: one per top-level statement, imports kept together."""
-    lines = [ln for ln in source.splitlines() if "--8<--" not in ln]
-    source = "\n".join(lines)
-    tree = ast.parse(source)
-    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
-    cells: list[str] = []
-    previous_import = False
-    for node in body:
-        start = min(
-            [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
-        )
-        text = "\n".join(lines[start - 1 : node.end_lineno]).strip()
-        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
-        if is_import and previous_import:
-            cells[-1] += "\n" + text
-        else:
-            cells.append(text)
-        previous_import = is_import
-    return cells
+def _heading(line: str) -> str:
+    """A page heading as plain text: the notebook page's table of contents drops
+    inline markup (code spans would leave holes)."""
+    text = re.sub(r"\s*\{[^}]*\}\s*$", "", line.lstrip("#").strip())  # {#anchor}
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [text](link)
+    return re.sub(r"[`*]", "", text).rstrip("#").strip()
 
 
-def _outputs(entry: Path, lang: str) -> list:
-    """The run's figures in ``lang`` (``x.zh.svg`` for Chinese where drawn), then metrics."""
+def page_index(text: str) -> tuple[str, dict, dict]:
+    """The page's title, and the heading (## or ###) under which it includes each
+    named section (``("snippets/x/y.py", "name")``) and shows each figure file."""
+    title, current, sections, figures = "", "", {}, {}
+    fence = False
+    for line in text.splitlines():
+        if re.match(r"^\s*(```|~~~)", line):
+            fence = not fence
+        if not fence and re.match(r"^#\s", line) and not title:
+            title = _heading(line)
+        elif not fence and re.match(r"^#{2,3}\s", line):
+            current = _heading(line)
+        for rel, name in re.findall(r'--8<--\s*"([^":]+):([\w-]+)"', line):
+            sections.setdefault((rel, name), current)
+        for figure in re.findall(r"\]\([^)]*/figures/[^/)]+/([^/)\s]+)\)", line):
+            figures.setdefault(figure, current)
+    return title, sections, figures
+
+
+def _block_heading(block, lang: str, sections: dict, figures: dict) -> str | None:
+    """The heading a demo cell goes under; None: under the previous one."""
+    for name in block.sections:
+        if (block.rel, name) in sections:
+            return sections[(block.rel, name)]
+    for figure in block.figures:
+        if figure in figures:
+            return figures[figure]
+    node = block.statement
+    if node is None:
+        return None
+    names = {getattr(node, "name", None)} | {
+        getattr(t, "id", None) for t in getattr(node, "targets", [])
+    }
+    for name, key in (("Config", "config"), ("main", "main"), ("CLAIMS", "claims"),
+                      ("ZH", "zh")):
+        if name in names:
+            return TEXT[lang][key]
+    return TEXT[lang]["code"]
+
+
+def _figure_outputs(entry: Path, lang: str) -> list:
+    """The run's figures in ``lang`` (``x.zh.svg`` for Chinese where drawn), as
+    ``show_figures`` displays them."""
     outputs = []
     for path in sorted(entry.iterdir()):
         chinese = path.stem.endswith(".zh")
@@ -109,60 +237,125 @@ def _outputs(entry: Path, lang: str) -> list:
         else:
             continue
         outputs.append(nbformat.v4.new_output("display_data", data=data))
-    metrics = json.loads((entry / "metrics.json").read_text())
-    outputs.append(
-        nbformat.v4.new_output(
-            "execute_result",
-            execution_count=1,
-            data={"text/plain": json.dumps(metrics, indent=1)},
-        )
-    )
     return outputs
 
 
-def write_notebook(name: str, entry: Path, lang: str, target: Path) -> None:
-    module_path = ROOT / "snippets" / f"{name}.py"
-    source = module_path.read_text(encoding="utf-8")
-    page = _page_of(source, name)
-    inputs = [
-        module_path,
-        entry / "metrics.json",
-        ROOT / "docs" / lang / page,
-        Path(__file__),
-    ]
-    if target.is_file() and all(
-        target.stat().st_mtime >= p.stat().st_mtime for p in inputs if p.is_file()
-    ):
-        return  # newer than everything it is made from
-    title = _title(lang, page)
-    intro = TEXT[lang].format(
-        module=f"snippets/{name}.py",
-        name=name,
+def _run_output(entry: Path, module: Path) -> list:
+    """What ``run_demo`` printed in the build's run: stamp, claims, metrics."""
+    run = json.loads((entry / "run.json").read_text(encoding="utf-8"))
+    metrics = json.loads((entry / "metrics.json").read_text(encoding="utf-8"))
+    claims_path = entry / "claims.json"
+    claims = json.loads(claims_path.read_text("utf-8")) if claims_path.is_file() else {}
+    order = list(registry.claim_rules(module)) or sorted(claims)
+    lines = [export.stamp_line(run)]
+    lines += [export.claim_line(n, claims[n]["holds"]) for n in order if n in claims]
+    lines.append(json.dumps(metrics, indent=1, sort_keys=True))
+    return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+
+
+def build_notebook(name: str, entry: Path, lang: str) -> tuple[str, str]:
+    """The notebook of demo ``name`` in ``lang`` (JSON text), and its script."""
+    program = export.build(name)
+    text = _page_text(lang, program.page)
+    title, sections, figures = page_index(text)
+    title = title or program.page
+    run = json.loads((entry / "run.json").read_text(encoding="utf-8"))
+    words = TEXT[lang]
+    inlined = [b.rel for b in program.blocks if b.kind in ("common", "module")]
+    intro = words["intro"].format(
+        module=program.rel,
+        inlined=", ".join(f"`{rel}`" for rel in dict.fromkeys(inlined)),
+        cost=words["cost" if run["preset"] == "real" else "cost_tiny"].format(
+            cpu_s=run["cpu_s"]
+        ),
+        font=export.FONT.name,
+        slug=program.slug,
         title=title,
-        page_url=page.removesuffix(".md") + "/",
+        page_url=program.page.removesuffix(".md") + "/",
     )
-    docstring = ast.get_docstring(ast.parse(source)) or ""
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    cells = [md(f"# {title} · notebook\n\n{intro}"), code(program.install_code())]
+    headings = []
+    for block in program.blocks:
+        if block.kind in ("imports", "common"):
+            headings.append(words["setup"])
+        elif block.kind == "module":
+            headings.append(words["module"].format(rel=block.rel))
+        elif block.kind == "demo":
+            headings.append(_block_heading(block, lang, sections, figures) or headings[-1])
+        else:  # the runner
+            headings.append(words["run"])
+    # an unlisted helper between two cells of one page section stays in that section
+    for i in range(1, len(headings) - 1):
+        if headings[i] == words["code"]:
+            after = next((h for h in headings[i:] if h != words["code"]), None)
+            if after == headings[i - 1]:
+                headings[i] = after
+    heading = None
+    for block, new in zip(program.blocks, headings):
+        if new != heading:
+            cells.append(md(f"## {new}"))
+            if block.kind == "runner":
+                cells.append(md(words["run_body"]))
+            heading = new
+        source = block.code
+        if block.kind == "runner":
+            source += "\n\n\n" + export.SHOW_FIGURES.strip("\n")
+        cells.append(code(source))
+    run_cell = code(program.run_code(), execution_count=1)
+    run_cell.outputs = _run_output(entry, ROOT / program.rel)
+    figures_cell = code(program.figures_code(lang), execution_count=2)
+    figures_cell.outputs = _figure_outputs(entry, lang)
+    stamp = words["stamp_body"].format(
+        date=run["date"], preset=run["preset"], cpu_s=run["cpu_s"],
+        threads=run["threads"], command=run["command"], slug=program.slug,
+        **run["versions"],
+    )
+    cells += [run_cell, figures_cell, md(f"## {words['stamp']}\n\n{stamp}")]
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {title} · notebook\n\n{intro}"))
-    nb.cells.append(nbformat.v4.new_markdown_cell(f"```text\n{docstring}\n```"))
-    nb.cells += [nbformat.v4.new_code_cell(code) for code in _code_cells(source)]
-    run = nbformat.v4.new_code_cell(
-        "metrics = main(Config())\nmetrics", execution_count=1
-    )
-    run.outputs = _outputs(entry, lang)
-    nb.cells.append(run)
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = cells
     # nbformat's ids are random: they would change the notebook, and so defeat every cache
     for number, cell in enumerate(nb.cells):
         cell.id = f"cell-{number}"
-    text = nbformat.writes(nb)
-    if not target.is_file() or target.read_text(encoding="utf-8") != text:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+    return nbformat.writes(nb), program.script()
+
+
+def _inputs(demo: registry.Demo, entry: Path, lang: str) -> list[Path]:
+    page = _page_of(demo.path.read_text(encoding="utf-8"), demo.name)
+    return [
+        *registry._local_imports(demo.path),  # the module and the snippets it imports
+        *(p for p in entry.iterdir()),
+        ROOT / "docs" / lang / page,
+        ROOT / "requirements.txt",
+        Path(export.__file__),
+        Path(__file__),
+    ]
+
+
+def write_notebook(
+    demo: registry.Demo, entry: Path, lang: str, target: Path, script: Path
+) -> None:
+    """Write the notebook and the script unless both are newer than their inputs."""
+    if target.is_file() and script.is_file():
+        done = min(target.stat().st_mtime, script.stat().st_mtime)
+        if all(done >= p.stat().st_mtime for p in _inputs(demo, entry, lang)):
+            return
+    try:
+        notebook, code = build_notebook(demo.name, entry, lang)
+    except export.ExportError as err:
+        raise PluginError(f"notebook of {demo.name}: {err}") from None
+    for path, text in ((target, notebook), (script, code)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        else:
+            path.touch()  # up to date: newer than its inputs from now on
 
 
 @event_priority(-200)  # after mkdocs-static-i18n (-100) has rebuilt the file list
@@ -172,21 +365,34 @@ def on_files(files, config):
     default = config.plugins["i18n"].default_language
     preset = registry.preset()
     src_dir = ROOT / ".cache" / "notebooks" / preset
+    here = "" if current == default else f"{current}/"
+    demos = registry.discover()
     # hooks/demos.py has just made sure the newest cached run of each demo is current
     for name, entry in registry.cached_entries(preset).items():
         slug = name.replace("/", "-")
+        script = src_dir / "scripts" / f"{slug}.py"
         alternates = {}
         for lang in languages:
             prefix = "" if lang == default else f"{lang}/"
             uri = f"{prefix}notebooks/{slug}.ipynb"
             if lang == current:
-                write_notebook(name, entry, lang, src_dir / uri)
+                write_notebook(demos[name], entry, lang, src_dir / uri, script)
             file = File(uri, str(src_dir), config.site_dir, config.use_directory_urls)
             alternates[lang] = NotebookFile(file, **config)
         page = alternates[current]
         page.file.locale = page.file.locale_alternate_of = current
         page.file.alternates = alternates
         files.append(page)
+        files.append(
+            File.generated(
+                config, f"{here}notebooks/{slug}/{slug}.py", abs_src_path=str(script)
+            )
+        )
+    if current == default:  # the Chinese figures' font, linked from the zh notebooks
+        for path in FONT_FILES:
+            files.append(
+                File.generated(config, f"notebooks/{path.name}", abs_src_path=str(path))
+            )
     return files
 
 
@@ -206,10 +412,48 @@ def on_post_page(output, page, config):
     return output
 
 
+_pages: dict[str, list[str]] = {}
+
+
+def _demos_of(page: str) -> list[str]:
+    """The demos whose docstring names ``page`` (``cnn/convolution.md``)."""
+    if not _pages:
+        for name, demo in registry.discover().items():
+            source = demo.path.read_text(encoding="utf-8")
+            _pages.setdefault(_page_of(source, name), []).append(name)
+    return _pages.get(page, [])
+
+
 @event_priority(100)  # before the search plugin indexes the page
 def on_page_context(context, page, config, nav):
     """Notebook pages mirror the code of a content page: keep them out of the search index
-    (their HTML is megabytes of styles and images; indexing them doubled the build time)."""
+    (their HTML is megabytes of styles and images; indexing them doubled the build time).
+    Demo pages and notebook pages get their download buttons (overrides/main.html)."""
+    lang = _language(config)
+    prefix = "" if lang == config.plugins["i18n"].default_language else f"{lang}/"
+    buttons = TEXT[lang]["buttons"]
     if getattr(page, "nb_url", None):
         page.meta["search"] = {"exclude": True}
+        slugs = [Path(page.file.src_uri).stem]
+        kinds = ["ipynb", "script"]
+    else:
+        src = page.file.src_uri
+        src = src.split("/", 1)[1] if src.split("/")[0] in TEXT else src
+        slugs = [name.replace("/", "-") for name in _demos_of(src)]
+        kinds = ["notebook", "ipynb", "script"]
+    targets = {
+        "notebook": "notebooks/{slug}/",
+        "ipynb": "notebooks/{slug}/{slug}.ipynb",
+        "script": "notebooks/{slug}/{slug}.py",
+    }
+    page.meta["downloads"] = [
+        {
+            "href": get_relative_url(prefix + targets[kind].format(slug=slug), page.url),
+            "title": buttons[kind].format(slug=slug),
+            "icon": ICONS[kind],
+            "download": kind != "notebook",
+        }
+        for slug in slugs
+        for kind in kinds
+    ]
     return context
