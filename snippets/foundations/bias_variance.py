@@ -30,6 +30,7 @@ class Config:
     ridge_degree: int = 10  # the flexible model that L2 regularization tames
     num_lambdas: int = 25  # lambda values on a log grid for the ridge sweep
     num_l1_lambdas: int = 5  # lambda values on a log grid for the lasso
+    num_l1_sets: int = 100  # training sets for the L1-vs-L2 comparison (the first ones)
     l1_sweeps: int = 1000  # coordinate-descent sweeps of the lasso
     n_test: int = 200  # test inputs on [-1, 1]
     seed: int = 0
@@ -37,7 +38,7 @@ class Config:
     @classmethod
     def tiny(cls) -> "Config":
         return cls(num_datasets=20, max_degree=6, ridge_degree=6, num_lambdas=5,
-                   num_l1_lambdas=3, l1_sweeps=100, n_test=50)
+                   num_l1_lambdas=3, l1_sweeps=100, num_l1_sets=10, n_test=50)
 
 
 def true_f(x: np.ndarray) -> np.ndarray:
@@ -130,7 +131,7 @@ ZH = {
     "test MSE at λ = 0 (no penalty)": "λ = 0（不加惩罚）时的测试 MSE",
     "coefficient index j": "系数下标 j",
     "|w_j| on one training set": "某一个训练集上的 |w_j|",
-    "sets where w_j = 0 exactly": "w_j 恰为 0 的训练集比例",
+    "share of the {} sets where w_j = 0 exactly": "{} 个训练集中 w_j 恰为 0 的比例",
     "L2 (ridge), λ = {}": "L2（岭回归），λ = {}",
     "L1 (lasso), λ = {}": "L1（lasso），λ = {}",
     "degree {}: L1 zeroes coefficients, L2 only shrinks them":
@@ -198,25 +199,30 @@ def plot_l1_l2(w_l2, w_l1, lam_l2, lam_l1, cfg: Config, out: Path) -> None:
     bx.bar(j + 0.2, (w_l1[:, 1:] == 0).mean(0), 0.4, hatch="//", edgecolor="k",
            label=f"L1 (lasso), λ = {lam_l1:.2g}")
     bx.set_ylim(0, 1), bx.set_xticks(j)
-    bx.set_xlabel("coefficient index j"), bx.set_title("sets where w_j = 0 exactly")
+    bx.set_xlabel("coefficient index j"), bx.set_title(
+        f"share of the {len(w_l1)} sets where w_j = 0 exactly")
     bx.legend(fontsize=8)
     fig.suptitle(f"degree {cfg.ridge_degree}: L1 zeroes coefficients, L2 only shrinks "
                  "them", fontsize=10, y=1.03)
     save_figure(fig, out / "l1_l2.svg", zh=ZH)
 
 
-def l1_vs_l2(X, y, x_test, f_test, best_l2, cfg: Config, rng, out: Path) -> dict:
-    """Lasso over a lambda grid (all sets at once) against the best ridge."""
+def l1_vs_l2(X, y, x_test, f_test, lam_l2, cfg: Config, rng, out: Path) -> dict:
+    """Lasso over a lambda grid (all sets at once) against ridge at its best lambda,
+    on the same num_l1_sets training sets."""
     d = cfg.ridge_degree
+    X, y = X[:cfg.num_l1_sets], y[:cfg.num_l1_sets]
     rows = []
     for lam in np.logspace(-3, 0, cfg.num_l1_lambdas):
         W = fit_lasso(X, y, d, lam, cfg.l1_sweeps)  # (S, d + 1)
         test_mse = measured_test_mse(W @ features(x_test, d).T, f_test, cfg.noise, rng)
         rows.append((test_mse, lam, W))
     test_mse_l1, lam_l1, W_l1 = min(rows, key=lambda r: r[0])
-    W_l2 = np.stack([fit_ridge(Xs, ys, d, best_l2["lam"]) for Xs, ys in zip(X, y)])
-    plot_l1_l2(W_l2, W_l1, best_l2["lam"], lam_l1, cfg, out)
+    W_l2 = np.stack([fit_ridge(Xs, ys, d, lam_l2) for Xs, ys in zip(X, y)])
+    test_mse_l2 = measured_test_mse(W_l2 @ features(x_test, d).T, f_test, cfg.noise, rng)
+    plot_l1_l2(W_l2, W_l1, lam_l2, lam_l1, cfg, out)
     return {"l1_best_lambda": lam_l1, "l1_test_mse": test_mse_l1,
+            "l2_subset_test_mse": test_mse_l2, "num_l1_sets": cfg.num_l1_sets,
             "l1_mean_zero_coefs": float((W_l1[:, 1:] == 0).sum(1).mean()),
             "l2_mean_zero_coefs": float((W_l2[:, 1:] == 0).sum(1).mean())}
 
@@ -246,7 +252,7 @@ def main(cfg: Config = Config(),
     best = min(rows, key=lambda r: r["test_mse"])
     best_lam = min(lam_rows, key=lambda r: r["test_mse"])
     unreg, smallest = rows[cfg.ridge_degree], lam_rows[0]
-    l1 = l1_vs_l2(X, y, x_test, f_test, best_lam, cfg, rng, out)
+    l1 = l1_vs_l2(X, y, x_test, f_test, best_lam["lam"], cfg, rng, out)
     return {"best_degree": best["degree"], "best_test_mse": best["test_mse"],
             "noise_var": cfg.noise**2, "n_train": cfg.n_train,
             "num_datasets": cfg.num_datasets, "max_degree": cfg.max_degree,
@@ -285,5 +291,5 @@ CLAIMS = {
     > 2 * m["ridge_best_bias2"],
     "l1_zeroes_coefficients_l2_does_not": lambda m: m["l1_mean_zero_coefs"] >= 3
     and m["l2_mean_zero_coefs"] == 0,
-    "l1_about_as_good_as_l2": lambda m: m["l1_test_mse"] < 1.5 * m["ridge_best_test_mse"],
+    "l1_about_as_good_as_l2": lambda m: m["l1_test_mse"] < 1.5 * m["l2_subset_test_mse"],
 }

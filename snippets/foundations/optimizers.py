@@ -32,7 +32,7 @@ class Config:
     tol: float = 1e-3  # "converged" = loss within tol of the optimum
     num_checks: int = 30  # steps compared with torch.optim for each optimizer
     max_dim: int = 6  # random Hessians of dimension 1..max_dim
-    num_hessians: int = 50000  # random symmetric matrices per dimension
+    num_hessians: int = 20000  # random symmetric matrices per dimension
     seed: int = 0
 
     @classmethod

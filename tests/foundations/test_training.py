@@ -1,4 +1,6 @@
-"""Dropout expectation (inverted vs test-time scaling) and gradient norms of deep nets."""
+"""Dropout (both conventions, run through the module's own training branches), early
+stopping restores the best weights, the variance argument of He initialization, and
+gradient norms of deep nets."""
 
 import itertools
 
@@ -7,7 +9,9 @@ import torch
 from torch import nn
 
 from snippets.foundations.training import (Config, deep_net, dropout_classic,
-                                           dropout_inverted, layer_grad_norms)
+                                           dropout_inverted, ensemble_acc, fit,
+                                           init_check, layer_grad_norms, load,
+                                           signal_per_layer)
 
 
 def exact_expectation(h, w, p, scale):
@@ -28,8 +32,23 @@ def test_both_conventions_have_the_test_time_value_as_expectation(p):
     classic = exact_expectation(h, w, p, 1.0)
     assert inverted == pytest.approx((w @ dropout_inverted(h, p, training=False)).item())
     assert classic == pytest.approx((w @ dropout_classic(h, p, training=False)).item())
+    # the module's own training branches, averaged over many masks, agree too
+    H = h.expand(400_000, -1)
+    for fn, exact in [(dropout_inverted, inverted), (dropout_classic, classic)]:
+        samples = fn(H, p, training=True) @ w
+        se = samples.std() / len(samples) ** 0.5
+        assert abs(samples.mean() - exact) < 5 * se, fn.__name__
     # mixing the conventions is the bug: inverted training + (1-p) scaling at test
-    assert inverted != pytest.approx((w @ (h * (1 - p))).item())
+    mixed_test = (w @ dropout_classic(h, p, training=False)).item()
+    assert abs(inverted - mixed_test) > 0.1 * abs(inverted)
+
+
+@pytest.mark.parametrize("fn", [dropout_inverted, dropout_classic])
+def test_p_is_the_probability_of_dropping(fn):
+    torch.manual_seed(1)
+    H = torch.rand(500, 400) + 0.5
+    out = fn(H, 0.2, training=True)
+    assert abs((out == 0).float().mean().item() - 0.2) < 0.005  # not 0.8: p drops
 
 
 def test_inverted_dropout_behaves_like_torch():
@@ -45,6 +64,78 @@ def test_inverted_dropout_behaves_like_torch():
     assert abs(ours.mean() - H.mean()) < 0.01
     assert torch.equal(dropout_inverted(H, p, training=False), H)
     assert torch.equal(torch.nn.functional.dropout(H, p, training=False), H)
+    assert torch.equal(dropout_inverted(H, 0.0, training=True), H)
+
+
+def test_classic_dropout_keeps_units_unscaled_and_scales_at_test():
+    torch.manual_seed(2)
+    H = torch.rand(50, 60) + 0.5
+    out = dropout_classic(H, 0.3, training=True)
+    kept = out != 0
+    assert torch.equal(out[kept], H[kept])
+    assert torch.allclose(dropout_classic(H, 0.3, training=False), 0.7 * H)
+
+
+def test_weight_scaling_is_exact_only_before_a_nonlinearity():
+    torch.manual_seed(3)
+    h, w = torch.rand(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    p = 0.5
+    test_value = (w @ dropout_inverted(h, p, training=False)).item()
+    linear = exact_expectation(h, w, p, 1 / (1 - p))
+    relu_mean = 0.0  # E[relu(w . h~ - test_value)] over all masks, exactly
+    for mask in itertools.product([0.0, 1.0], repeat=8):
+        m = torch.tensor(mask, dtype=torch.float64)
+        prob = torch.prod(torch.where(m == 1, 1 - p, p))
+        relu_mean += prob * torch.relu(w @ (m * h / (1 - p)) - test_value)
+    assert linear == pytest.approx(test_value)  # linear: exact
+    assert relu_mean > 0.05  # after a ReLU the test-time value relu(0) = 0 is off
+
+
+@pytest.fixture(scope="module")
+def tiny_fit():
+    cfg = Config(num_epochs=40, patience=5, n_train=100, n_val=100, num_hiddens=32,
+                 lr=0.03)
+    torch.manual_seed(0)
+    data = load(cfg)
+    hist, net = fit(cfg, data, 0.0)
+    return cfg, data, hist, net
+
+
+def test_early_stopping_stops_at_best_plus_patience_and_restores_the_best(tiny_fit):
+    cfg, (_, (X_val, y_val), _), hist, net = tiny_fit
+    assert "stop" in hist, "the tiny run should trigger early stopping"
+    stop = hist["stop"]
+    seen = hist["val"][:stop]
+    assert hist["best_epoch"] == 1 + min(range(stop), key=seen.__getitem__)
+    assert stop == hist["best_epoch"] + cfg.patience
+    assert len(hist["val"]) == cfg.num_epochs  # went on after the stop, for the plots
+    net.eval()
+    with torch.no_grad():
+        restored = torch.nn.functional.cross_entropy(net(X_val), y_val).item()
+    assert restored == pytest.approx(hist["best_val"], rel=1e-6)
+    assert restored == pytest.approx(min(seen), rel=1e-6)
+    assert restored < hist["val"][-1]  # not the last epoch's weights
+
+
+def test_ensemble_of_sub_networks_agrees_with_weight_scaling(tiny_fit):
+    cfg, data, _, _ = tiny_fit
+    hist, net = fit(cfg, data, 0.5)
+    X_test, y_test = data[2]
+    assert abs(ensemble_acc(net, X_test, y_test, 30) - hist["best_acc"]) < 0.05
+    assert not net.training  # left in eval mode
+
+
+def test_he_initialization_keeps_the_scale_other_variances_do_not():
+    fwd_he, bwd_he = init_check(20, 256, 2.0)
+    fwd_small, bwd_small = init_check(20, 256, 1.0)
+    fwd_big, bwd_big = init_check(20, 256, 4.0)
+    assert 0.25 < fwd_he[-1] / fwd_he[0] < 4 and 0.25 < bwd_he[0] / bwd_he[-1] < 4
+    # Var(z) changes by c/2 per ReLU layer: about 2^(-19/2) and 2^(19/2) in std
+    assert fwd_small[-1] / fwd_small[0] < 0.01 and fwd_big[-1] / fwd_big[0] > 100
+    assert bwd_small[0] / bwd_small[-1] < 0.01 and bwd_big[0] / bwd_big[-1] > 100
+    W = torch.empty(256, 256)
+    nn.init.kaiming_normal_(W, nonlinearity="relu")  # PyTorch's He: std sqrt(2 / fan_in)
+    assert W.std().item() == pytest.approx((2 / 256) ** 0.5, rel=0.02)
 
 
 def test_sigmoid_gradients_vanish_towards_the_input_relu_does_not():
@@ -53,5 +144,16 @@ def test_sigmoid_gradients_vanish_towards_the_input_relu_does_not():
     cfg = Config(depth=8)
     sig = layer_grad_norms(deep_net(nn.Sigmoid, cfg), X, y)
     rel = layer_grad_norms(deep_net(nn.ReLU, cfg), X, y)
+    assert len(sig) == 9
     assert sig[0] / sig[-1] < 1e-3
     assert 0.1 < rel[0] / rel[-1] < 10
+
+
+def test_the_sigmoid_forward_signal_collapses_too():
+    torch.manual_seed(0)
+    X = torch.rand(128, 64)
+    cfg = Config(depth=8)
+    sig = signal_per_layer(deep_net(nn.Sigmoid, cfg), X)
+    rel = signal_per_layer(deep_net(nn.ReLU, cfg), X)
+    assert len(sig) == 8
+    assert sig[-1] < 1e-2 * sig[0] and rel[-1] > 0.1 * rel[0]
