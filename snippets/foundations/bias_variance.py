@@ -61,7 +61,7 @@ def features(x: np.ndarray, degree: int) -> np.ndarray:
 
 
 def fit_ridge(X, y, degree: int, lam: float = 0.0) -> np.ndarray:
-    """Minimise ||Phi w - y||^2 + lam * sum_{j>=1} w_j^2 (the bias w_0 is free)."""
+    """Minimize ||Phi w - y||^2 + lam * sum_{j>=1} w_j^2 (the bias w_0 is free)."""
     Phi = features(X, degree)  # (n, degree + 1)
     penalty = lam * np.eye(degree + 1)
     penalty[0, 0] = 0.0  # shifting y by a constant must only shift the bias
@@ -76,7 +76,7 @@ def soft_threshold(a, t):
 
 
 def fit_lasso(X, y, degree: int, lam: float, num_sweeps: int = 1000) -> np.ndarray:
-    """Minimise ||Phi w - y||^2 + lam * sum_{j>=1} |w_j| by coordinate descent.
+    """Minimize ||Phi w - y||^2 + lam * sum_{j>=1} |w_j| by coordinate descent.
 
     X, y: (n,) or (S, n) for S training sets at once; returns (degree+1,) or (S, ...).
     """

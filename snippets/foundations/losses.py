@@ -129,7 +129,7 @@ def too_correct(X, y, cfg: Config, gen) -> dict:
 
 
 def default_init_confidence(seed: int) -> float:
-    """Mean largest softmax probability of a freshly initialised digits MLP."""
+    """Mean largest softmax probability of a freshly initialized digits MLP."""
     torch.manual_seed(seed)
     X = torch.tensor(load_digits().data / 16, dtype=torch.float32)
     net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))

@@ -307,7 +307,7 @@ ZH = {
 
 
 def profile_loss(A, y, G1, G2):
-    """MSE over (w1, w2) with the bias re-optimised at every point (its minimum)."""
+    """MSE over (w1, w2) with the bias re-optimized at every point (its minimum)."""
     R = y - G1[..., None] * A[:, 1] - G2[..., None] * A[:, 2]  # residual before bias
     return R.var(-1)  # best bias = mean residual, leaving the residual variance
 
