@@ -15,7 +15,8 @@ then forks one child per pytest run, ``--jobs`` at a time. A child loads the mut
 source in place of the module through an import hook (nothing under ``snippets/`` is
 written), runs pytest on the module's test files keeping only the tests that called the
 function on the unmutated code (recorded by a baseline run), fastest first, stops at
-the first failure, and is killed after a timeout scaled from the same tests' clean run.
+the first failure, and is killed once it has used TIMEOUT_FACTOR times the CPU time
+of the same tests' clean run (at least MIN_TIMEOUT_S).
 
     python scripts/mutants.py                      # every chapter
     python scripts/mutants.py --part cnn --module convolution --function conv2d
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import atexit
 import copy
 import dataclasses
 import gc
@@ -37,6 +39,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -58,10 +61,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "tests" / "mutation"
 WORK = ROOT / ".mutants"
-# A mutant's run may take MIN_TIMEOUT_S, or TIMEOUT_FACTOR times its tests' clean run.
-MIN_TIMEOUT_S = 20.0
+# A mutant's run may use MIN_TIMEOUT_S of CPU, or TIMEOUT_FACTOR times the CPU of its
+# tests' clean run: CPU time does not depend on how busy the shared machine is. A run
+# that waits instead (a deadlock) is stopped after WALL_FACTOR x the clean wall time.
+MIN_TIMEOUT_S = 10.0
 TIMEOUT_FACTOR = 5.0
-CLEAN_TIMEOUT_S = 900.0  # the unmutated runs
+WALL_FACTOR, MIN_WALL_S = 20.0, 120.0
+CLEAN_TIMEOUT_S = 1800.0  # the unmutated runs (wall)
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- config
@@ -461,7 +468,8 @@ class Task:
     select: list[str] | None = None
     source: str | None = None
     record: Path | None = None
-    timeout: float = CLEAN_TIMEOUT_S
+    timeout: float = CLEAN_TIMEOUT_S  # wall seconds
+    cpu_timeout: float | None = None  # CPU seconds
     mutant: Mutant | None = None
     # filled in by run_tasks
     rc: int | None = None
@@ -519,7 +527,7 @@ def _all_functions(module: Module) -> list[str]:
 
 
 def run_tasks(tasks: list[Task], jobs: int, progress=None) -> None:
-    queue, running = list(tasks), {}
+    queue, running, checked = list(tasks), {}, 0.0
     try:
         while queue or running:
             while queue and len(running) < jobs:
@@ -531,11 +539,16 @@ def run_tasks(tasks: list[Task], jobs: int, progress=None) -> None:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
             if pid == 0:
                 now = time.monotonic()
-                for p, (task, start) in running.items():
-                    if not task.timed_out and now - start > task.timeout:
-                        task.timed_out = True
-                        os.kill(p, signal.SIGKILL)
-                time.sleep(0.01)
+                if now - checked > 0.2:  # 5 looks a second at /proc
+                    checked = now
+                    for p, (task, start) in running.items():
+                        if not task.timed_out and (
+                            now - start > task.timeout
+                            or (task.cpu_timeout and _cpu_of(p) > task.cpu_timeout)
+                        ):
+                            task.timed_out = True
+                            os.kill(p, signal.SIGKILL)
+                time.sleep(0.02)
                 continue
             task, start = running.pop(pid)
             task.wall = time.monotonic() - start
@@ -550,6 +563,16 @@ def run_tasks(tasks: list[Task], jobs: int, progress=None) -> None:
         for p in running:
             os.kill(p, signal.SIGKILL)
         raise
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds a running child has used so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def preimport(modules: list[Module]) -> None:
@@ -605,7 +628,8 @@ class Result:
 def classify(task: Task) -> Result:
     m = task.mutant
     if task.timed_out:
-        return Result(m, "killed", f"timeout after {task.timeout:.0f} s")
+        return Result(m, "killed",
+                      f"timeout ({task.cpu:.0f} cpu_s, {task.wall:.0f} s wall)")
     if task.signal is not None:
         return Result(m, "killed", f"crashed (signal {task.signal})")
     if task.rc == 0:
@@ -629,8 +653,8 @@ def main(argv=None) -> int:
                     help="TOML file(s) to read instead of tests/mutation/<part>.toml")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--min-timeout", type=float, default=MIN_TIMEOUT_S,
-                    help="seconds a mutant may always run (default %(default)s); "
-                         f"more if its clean run took over 1/{TIMEOUT_FACTOR:g} "
+                    help="CPU seconds a mutant may always use (default %(default)s); "
+                         f"more if its clean run used over 1/{TIMEOUT_FACTOR:g} "
                          "of that")
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     ap.add_argument("--show", help="run one mutant (id from the report), print its log")
@@ -690,6 +714,7 @@ def main(argv=None) -> int:
     WORK.mkdir(exist_ok=True)
     (WORK / ".gitignore").write_text("*\n")
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
+    atexit.register(shutil.rmtree, tmp, True)  # forked children leave by os._exit
     t0, cpu0 = time.monotonic(), _cpu_self()
     n_total = sum(len(v) for v in mutants.values())
     names = ", ".join(sorted({m.part for m in modules}))
@@ -731,7 +756,7 @@ def main(argv=None) -> int:
     clean = [Task("clean", by_name[mod], tmp / f"{mod}.{f}.clean.log", function=f,
                   select=ids) for (mod, f), ids in selections.items()]
     run_tasks(clean, args.jobs)
-    timeouts: dict[tuple[str, str], float] = {}
+    timeouts: dict[tuple[str, str], tuple[float, float]] = {}
     for t in clean:
         cpu[t.module.part] += t.cpu
         if t.rc != 0:
@@ -739,8 +764,9 @@ def main(argv=None) -> int:
                           f"when run on their own, unmutated (status {t.rc}); "
                           f"log {_keep(t.log)}")
         else:
-            timeouts[(t.module.name, t.function)] = max(args.min_timeout,
-                                                        TIMEOUT_FACTOR * t.wall)
+            timeouts[(t.module.name, t.function)] = (
+                max(MIN_WALL_S, WALL_FACTOR * t.wall),
+                max(args.min_timeout, TIMEOUT_FACTOR * t.cpu))
 
     # 3. the mutants
     tasks = []
@@ -752,7 +778,8 @@ def main(argv=None) -> int:
                 continue
             tasks.append(Task("mutant", by_name[mod], tmp / f"{x.id}.log",
                               function=x.function, select=selections[key],
-                              source=x.source, timeout=timeouts[key], mutant=x))
+                              source=x.source, timeout=timeouts[key][0],
+                              cpu_timeout=timeouts[key][1], mutant=x))
     done = [0]
     step = max(1, len(tasks) // 20)
 
@@ -786,14 +813,17 @@ def main(argv=None) -> int:
 
     score = report(modules, results, cpu, errors, time.monotonic() - t0,
                    _cpu_self() - cpu0)
-    if args.json:
-        args.json.write_text(json.dumps({
-            "score": score, "errors": errors, "cpu_s": cpu,
-            "mutants": [dict(dataclasses.asdict(r.mutant), status=r.status,
-                             detail=r.detail, source=None)
-                        for ms in results.values() for r in ms],
-        }, indent=1, ensure_ascii=False))
-    _cleanup(tmp)
+    label = "-".join(sorted({m.part for m in modules}))
+    if wanted_modules or wanted_functions:
+        label += "-" + "-".join(sorted(wanted_modules | wanted_functions))
+    for path in (WORK / f"{label}.json", args.json):  # the first: this run, kept
+        if path is not None:
+            path.write_text(json.dumps({
+                "score": score, "errors": errors, "cpu_s": cpu,
+                "mutants": [dict(dataclasses.asdict(r.mutant), status=r.status,
+                                 detail=r.detail, source=None)
+                            for ms in results.values() for r in ms],
+            }, indent=1, ensure_ascii=False))
     if errors:
         return 1
     if args.fail_under is not None and score is not None and score < args.fail_under:
@@ -813,12 +843,6 @@ def _keep(log: Path) -> str:
     if log.is_file():
         log.replace(dest)
     return str(dest.relative_to(ROOT))
-
-
-def _cleanup(tmp: Path) -> None:
-    for p in tmp.iterdir():
-        p.unlink()
-    tmp.rmdir()
 
 
 def _score(rs: list[Result]) -> tuple[int, int, str]:

@@ -57,7 +57,7 @@ def test_harness_kills_survives_and_reports_errors_as_expected(tmp_path):
     out = tmp_path / "result.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "mutants.py"),
-         "--config", str(SELFTEST), "--min-timeout", "6", "--json", str(out)],
+         "--config", str(SELFTEST), "--min-timeout", "1", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     # errors (an untested function, tests failing unmutated) make the command fail
