@@ -61,6 +61,34 @@ def make_data(n: int, cfg: Config, gen: torch.Generator):
 # --8<-- [end:data]
 
 
+# --8<-- [start:ctc_forward]
+def ctc_nll(log_probs: torch.Tensor, target: list[int], blank: int = BLANK):
+    """-log p(target | x) by the CTC forward recursion. log_probs: (T, C).
+
+    The target gets a blank before, between and after its symbols (length 2L + 1);
+    alpha[s] sums, in log space, every path prefix that ends in state s."""
+    ext = [blank]
+    for k in target:
+        ext += [k, blank]
+    T, S = len(log_probs), len(ext)
+    alpha = torch.full((S,), -torch.inf)
+    alpha[0] = log_probs[0, blank]  # a path starts with a blank ...
+    if S > 1:
+        alpha[1] = log_probs[0, ext[1]]  # ... or with the first symbol
+    for t in range(1, T):
+        prev = alpha.clone()
+        for s in range(S):
+            terms = [prev[s]]  # stay on the same state (a repeat)
+            if s > 0:
+                terms.append(prev[s - 1])  # move on by one state
+            if s > 1 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(prev[s - 2])  # skip the blank between different symbols
+            alpha[s] = torch.logsumexp(torch.stack(terms), 0) + log_probs[t, ext[s]]
+    end = alpha[-2:] if S > 1 else alpha[-1:]  # finish on the last symbol or blank
+    return -torch.logsumexp(end, 0)
+# --8<-- [end:ctc_forward]
+
+
 # --8<-- [start:greedy]
 def greedy_decode(log_probs: torch.Tensor, blank: int = BLANK) -> list[int]:
     """Best class per frame, then merge repeats, then drop blanks. log_probs: (T, C)."""
@@ -126,6 +154,22 @@ class EncoderDecoder(nn.Module):
 # --8<-- [end:models]
 
 
+# --8<-- [start:decoder_io]
+def decoder_io(labels: torch.Tensor, C: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher forcing: the decoder reads <bos>, y_1, y_2, ... and must predict
+    y_1, y_2, ..., <eos>. labels: (B, L), 0-padded, so 0 doubles as <eos>."""
+    B = len(labels)
+    target = torch.cat([labels, torch.zeros(B, 1, dtype=torch.long)], 1)  # (B, L + 1)
+    prev = torch.cat([torch.full((B, 1), C), target[:, :-1]], 1)  # shifted right
+    return prev, target
+
+
+def until_eos(tokens: list[int], eos: int = 0) -> list[int]:
+    """What the decoder said before its first <eos> (all of it if it never stops)."""
+    return tokens[:tokens.index(eos)] if eos in tokens else tokens
+# --8<-- [end:decoder_io]
+
+
 def step_losses(models: dict, X, labels, lengths, cfg: Config) -> dict:
     B, T, C = X.shape
     # --8<-- [start:ctc_loss]
@@ -133,35 +177,56 @@ def step_losses(models: dict, X, labels, lengths, cfg: Config) -> dict:
     ctc = nn.CTCLoss(blank=BLANK)(log_probs, labels, torch.full((B,), T), lengths)
     # --8<-- [end:ctc_loss]
     count = F.cross_entropy(models["count"](X), lengths)
-    eos = torch.zeros(B, 1, dtype=torch.long)
-    target = torch.cat([labels, eos], 1)  # labels are 0-padded: 0 doubles as <eos>
-    prev = torch.cat([torch.full((B, 1), C), target[:, :-1]], 1)  # <bos>, y_1, y_2, ...
+    prev, target = decoder_io(labels, C)
     seq = F.cross_entropy(models["encdec"](X, prev).transpose(1, 2), target)
     return {"ctc": ctc, "count": count, "encdec": seq}
 
 
-def evaluate(models: dict, X, labels, lengths, cfg: Config) -> dict:
+def evaluate(models: dict, X, labels, lengths, clean, cfg: Config) -> dict:
     with torch.no_grad():
         log_probs = models["ctc"](X)
         truth = [labels[b, :lengths[b]].tolist() for b in range(len(X))]
-        ctc = [greedy_decode(lp) == t for lp, t in zip(log_probs, truth)]
+        decoded = [greedy_decode(lp) for lp in log_probs]
         count = models["count"](X).argmax(1) == lengths
         gen = models["encdec"].generate(X, cfg.max_len)
-        encdec = [g[:len(t) + 1].tolist() == t + [0] for g, t in zip(gen, truth)]
-    return {"ctc_seq_acc": sum(ctc) / len(ctc),
+        encdec = [until_eos(g.tolist()) == t for g, t in zip(gen, truth)]
+    emitting = (log_probs.argmax(-1) != BLANK).sum().item()  # frames not given to blank
+    symbol_frames = (clean.argmax(-1) != 0).sum().item()  # frames that hold a symbol
+    return {"ctc_seq_acc": sum(d == t for d, t in zip(decoded, truth)) / len(truth),
             "count_acc": count.float().mean().item(),
             "encdec_seq_acc": sum(encdec) / len(encdec),
-            "blank_frame_frac": (log_probs.argmax(-1) == BLANK).float().mean().item()}
+            "blank_frame_frac": 1 - emitting / log_probs.shape[:2].numel(),
+            "silence_frame_frac": 1 - symbol_frames / clean.shape[:2].numel(),
+            "emitting_frames_per_symbol": emitting / max(1, sum(map(len, decoded))),
+            "held_frames_per_symbol": symbol_frames / lengths.sum().item()}
+
+
+ZH = {
+    "input channel\n(0 = silence)": "输入通道\n（0 = 静音）",
+    "target {}   ->   greedy CTC decode {}": "目标 {}   →   CTC 贪心解码 {}",
+    "blank": "空白",
+    "frame t": "帧 t",
+    "output class": "输出类别",
+    "input value": "输入值",
+    "$p_t(k \\mid x)$": "$p_t(k \\mid x)$",
+    "true symbol (before noise)": "真实符号（加噪声前）",
+}
 
 
 def plot_ctc(model: nn.Module, X, labels, lengths, clean, out: Path) -> None:
     with torch.no_grad():
         probs = model(X[:1])[0].exp()  # (T, C)
     target = labels[0, :lengths[0]].tolist()
-    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(7, 4.4), sharex=True)
-    ax0.imshow(X[0].T.numpy(), aspect="auto", cmap="Greys", origin="lower")
+    fig, axes = plt.subplots(2, 2, figsize=(7.4, 4.6), width_ratios=[1, 0.025],
+                             gridspec_kw={"wspace": 0.05})
+    (ax0, cax0), (ax1, cax1) = axes
+    ax1.sharex(ax0)
+    im0 = ax0.imshow(X[0].T.numpy(), aspect="auto", cmap="Greys", origin="lower")
+    fig.colorbar(im0, cax=cax0, label="input value")
     symbol = clean[0].argmax(-1)  # the true symbol of each frame, before the noise
-    ax0.plot(range(len(symbol)), symbol, "o", mfc="none", mec="C3", ms=7)  # orange
+    ax0.plot(range(len(symbol)), symbol, "o", mfc="none", mec="C1", ms=7,
+             label="true symbol (before noise)")
+    ax0.legend(fontsize=7, loc="upper right", framealpha=0.9)
     ax0.set_ylabel("input channel\n(0 = silence)")
     decoded = greedy_decode(probs.log())
     ax0.set_title(f"target {target}   ->   greedy CTC decode {decoded}")
@@ -173,8 +238,8 @@ def plot_ctc(model: nn.Module, X, labels, lengths, clean, out: Path) -> None:
     ax1.set_ylabel("output class")
     for ax in (ax0, ax1):
         ax.grid(False)
-    fig.colorbar(im, ax=[ax0, ax1], label="p(class | frame)", shrink=0.8)
-    save_figure(fig, out / "ctc.svg")
+    fig.colorbar(im, cax=cax1, label=r"$p_t(k \mid x)$")
+    save_figure(fig, out / "ctc.svg", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/rnn-sequence_outputs")) -> dict:
@@ -198,8 +263,19 @@ def main(cfg: Config = Config(), out: Path = Path("out/rnn-sequence_outputs")) -
     gen = torch.Generator().manual_seed(123)  # same draws as `test`, without noise
     clean = make_data(cfg.num_test, replace(cfg, noise=0.0), gen)[0]
     plot_ctc(models["ctc"], *test, clean, out)
-    metrics = evaluate(models, *test, cfg)
+    metrics = evaluate(models, *test, clean, cfg)
     metrics.update({f"final_loss_{k}": v.item() for k, v in losses.items()})
     metrics.update(num_frames=cfg.num_frames, num_updates=cfg.num_updates,
                    num_test=cfg.num_test, num_hiddens=cfg.num_hiddens)
     return metrics
+
+
+CLAIMS = {
+    "ctc_reads_most_sequences": lambda m: m["ctc_seq_acc"] > 0.5,
+    "counter_counts_most_sequences": lambda m: m["count_acc"] > 0.7,
+    "encdec_trails_ctc": lambda m: m["encdec_seq_acc"] < m["ctc_seq_acc"] - 0.1,
+    "ctc_blanks_more_than_the_silence": lambda m: m["blank_frame_frac"]
+    > m["silence_frame_frac"] + 0.05,
+    "ctc_emits_on_fewer_frames_than_a_symbol_lasts": lambda m: m[
+        "emitting_frames_per_symbol"] < m["held_frames_per_symbol"] - 0.5,
+}

@@ -167,8 +167,8 @@ def test_clip_by_norm_matches_torch_and_keeps_direction():
     assert torch.isclose(clipped.norm(), torch.tensor(1.0), atol=1e-4)
     cos = torch.cosine_similarity(flat, clipped, dim=0)
     assert torch.isclose(cos, torch.tensor(1.0))
-    small = [torch.tensor([0.3, -0.4])]  # norm 0.5 < 1: left exactly as it is
-    assert torch.equal(clip_by_norm(small, 1.0)[0], small[0])
+    for small in ([torch.tensor([0.3, -0.4])], [torch.tensor([3e-7, -4e-7])]):
+        assert torch.equal(clip_by_norm(small, 1.0)[0], small[0])  # below: untouched
 
 
 def test_elementwise_clipping_turns_the_step_but_still_descends():

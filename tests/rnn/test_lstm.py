@@ -88,6 +88,10 @@ def test_adding_data_targets_and_markers():
     assert torch.all(X[:, :15, 1].sum(1) == 1)  # one marker in each half
     assert torch.allclose(y, (X[..., 0] * X[..., 1]).sum(1))
     assert 0 <= X[..., 0].min() and X[..., 0].max() <= 1
+    X, _ = adding_data(2000, 10, torch.Generator().manual_seed(1))
+    pos = X[..., 1].nonzero()[:, 1].reshape(2000, 2)  # (first, second) per sequence
+    assert set(pos[:, 0].tolist()) == set(range(5))  # anywhere in the first half
+    assert set(pos[:, 1].tolist()) == set(range(5, 10))  # anywhere in the second
 
 
 def test_forget_bias_is_added_to_the_forget_block_only():
