@@ -25,6 +25,7 @@ from snippets.common import save_figure, seed_everything, use_style
 class Config:
     num_datasets: int = 300  # resampled training sets per degree
     n_train: int = 12  # points in each training set
+    more_data: int = 4  # the "more data" check uses training sets this many times larger
     noise: float = 0.3  # std of the label noise (irreducible error = noise**2)
     max_degree: int = 10  # degrees 0..max_degree
     ridge_degree: int = 10  # the flexible model that L2 regularization tames
@@ -45,11 +46,12 @@ def true_f(x: np.ndarray) -> np.ndarray:
     return np.sin(np.pi * x)
 
 
-def sample_sets(cfg: Config, rng: np.random.Generator):
+def sample_sets(cfg: Config, rng: np.random.Generator, n: int | None = None):
     """num_datasets training sets: X (S, n) and y (S, n), x spread over [-1, 1]."""
-    grid = np.linspace(-1, 1, cfg.n_train)  # one x per cell, jittered within the cell
-    half = 1 / (cfg.n_train - 1)
-    X = np.clip(grid + rng.uniform(-half, half, (cfg.num_datasets, cfg.n_train)), -1, 1)
+    n = n or cfg.n_train
+    grid = np.linspace(-1, 1, n)  # one x per cell, jittered within the cell
+    half = 1 / (n - 1)
+    X = np.clip(grid + rng.uniform(-half, half, (cfg.num_datasets, n)), -1, 1)
     y = true_f(X) + cfg.noise * rng.standard_normal(X.shape)
     return X, y
 
@@ -253,11 +255,18 @@ def main(cfg: Config = Config(),
     best_lam = min(lam_rows, key=lambda r: r["test_mse"])
     unreg, smallest = rows[cfg.ridge_degree], lam_rows[0]
     l1 = l1_vs_l2(X, y, x_test, f_test, best_lam["lam"], cfg, rng, out)
+    X4, y4 = sample_sets(cfg, rng, cfg.more_data * cfg.n_train)  # more data, same models
+    more = {d: decompose(predict_all(X4, y4, x_test, d), f_test, cfg.noise)
+            for d in (1, cfg.max_degree)}
     return {"best_degree": best["degree"], "best_test_mse": best["test_mse"],
             "noise_var": cfg.noise**2, "n_train": cfg.n_train,
             "num_datasets": cfg.num_datasets, "max_degree": cfg.max_degree,
             "min_test_mse": min(r["test_mse"] for r in rows + lam_rows),
             "deg1_bias2": rows[1]["bias2"], "deg1_variance": rows[1]["variance"],
+            "n_train_more": cfg.more_data * cfg.n_train,
+            "deg1_bias2_more_data": more[1]["bias2"],
+            "deg1_variance_more_data": more[1]["variance"],
+            "maxdeg_variance_more_data": more[cfg.max_degree]["variance"],
             "maxdeg_bias2": rows[-1]["bias2"], "maxdeg_variance": rows[-1]["variance"],
             "maxdeg_test_mse": rows[-1]["test_mse"],
             "fits_largest_abs": largest_fit,
@@ -279,6 +288,10 @@ def main(cfg: Config = Config(),
 CLAIMS = {
     "line_underfits_bias_dominates": lambda m: m["deg1_bias2"] > 5 * m["deg1_variance"],
     "best_degree_is_in_the_middle": lambda m: 2 <= m["best_degree"] <= 5,
+    "more_data_cuts_variance_not_the_lines_bias": lambda m: abs(
+        m["deg1_bias2_more_data"] / m["deg1_bias2"] - 1) < 0.2
+    and m["deg1_variance_more_data"] < 0.5 * m["deg1_variance"]
+    and m["maxdeg_variance_more_data"] < 0.1 * m["maxdeg_variance"],
     "high_degree_error_is_variance": lambda m: m["maxdeg_variance"]
     > 100 * m["maxdeg_bias2"],
     "test_error_never_below_noise": lambda m: m["min_test_mse"] > m["noise_var"],

@@ -136,6 +136,8 @@ def dropout_inverted(H, p: float, training: bool):
     """PyTorch's convention: kept units times 1/(1-p) in training; identity at test."""
     if not training or p == 0:
         return H
+    if p == 1:
+        return torch.zeros_like(H)  # every unit dropped (dividing by 1 - p = 0 fails)
     mask = (torch.rand_like(H) > p).float()
     return H * mask / (1 - p)
 

@@ -97,3 +97,19 @@ def test_the_notes_norm_is_the_squared_norm():
     assert np.linalg.norm(w) == 5.0 and (w**2).sum() == 25.0
     grad_squared, grad_norm = 2 * w, w / np.linalg.norm(w)
     assert not np.allclose(grad_squared, grad_norm)
+
+
+def test_more_data_shrinks_variance_not_the_bias_of_a_line():
+    """The notes: with enough training data the models' mean gets close to the truth, so
+    the bias is small. For a fixed model family, more data cuts the variance; the bias
+    (the family's best fit vs the truth) stays."""
+    from snippets.foundations.bias_variance import Config, predict_all, sample_sets, true_f
+    x_test = np.linspace(-1, 1, 100)
+    rng = np.random.default_rng(9)
+    out = {}
+    for n in (12, 60):
+        X, y = sample_sets(Config(num_datasets=200), rng, n)
+        out[n] = decompose(predict_all(X, y, x_test, 1), true_f(x_test), 0.3)
+    assert out[60]["bias2"] == pytest.approx(out[12]["bias2"], rel=0.15)  # not smaller
+    assert out[60]["bias2"] > 0.15  # a line cannot follow a sine
+    assert out[60]["variance"] < 0.4 * out[12]["variance"]

@@ -65,6 +65,9 @@ def test_inverted_dropout_behaves_like_torch():
     assert torch.equal(dropout_inverted(H, p, training=False), H)
     assert torch.equal(torch.nn.functional.dropout(H, p, training=False), H)
     assert torch.equal(dropout_inverted(H, 0.0, training=True), H)
+    for q in (0.0, 1.0):  # the edge cases agree with torch as well
+        ref = torch.nn.functional.dropout(H, q, training=True)
+        assert torch.equal(dropout_inverted(H, q, training=True), ref)
 
 
 def test_classic_dropout_keeps_units_unscaled_and_scales_at_test():
@@ -142,7 +145,9 @@ def test_sigmoid_gradients_vanish_towards_the_input_relu_does_not():
     torch.manual_seed(0)
     X, y = torch.rand(64, 64), torch.randint(0, 10, (64,))
     cfg = Config(depth=8)
-    sig = layer_grad_norms(deep_net(nn.Sigmoid, cfg), X, y)
+    net = deep_net(nn.Sigmoid, cfg)
+    sig = layer_grad_norms(net, X, y)
+    assert layer_grad_norms(net, X, y) == sig  # old gradients are cleared, not summed
     rel = layer_grad_norms(deep_net(nn.ReLU, cfg), X, y)
     assert len(sig) == 9
     assert sig[0] / sig[-1] < 1e-3
