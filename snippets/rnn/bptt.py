@@ -78,7 +78,7 @@ def state_jacobians(H, W_hh):
     J = torch.eye(W_hh.shape[0])  # dh_T/dh_T
     jacobians = [J]
     for h in reversed(H):  # h = h_T, h_{T-1}, ..., h_1
-        J = J @ torch.diag(1 - h**2) @ W_hh  # one more factor dh_k/dh_{k-1}, on the right
+        J = J @ torch.diag(1 - h**2) @ W_hh  # one more factor, on the right
         jacobians.append(J)
     return jacobians[::-1]  # index t holds dh_T/dh_t
 # --8<-- [end:bptt_jacobian]
@@ -122,7 +122,7 @@ def make_cells(cfg: Config) -> dict:
             "lstm_open_big": lstm_big}
 
 
-def forget_path(cell: nn.LSTMCell, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def forget_path(cell: nn.LSTMCell, X: torch.Tensor) -> tuple:
     """Forget gates f_t (T, B, h) along X, and the direct cell path prod f_j by gap:
     the root mean square over units of prod_{j > T - gap} f_j, batch-averaged."""
     h = c = torch.zeros(X.shape[1], cell.hidden_size)
@@ -227,7 +227,8 @@ def plot_gradients(curves: dict, cfg: Config, out: Path) -> None:
 
 
 def plot_cliff(cfg: Config, w_plain: float, w_clip: float, out: Path) -> float:
-    w = torch.cat([torch.linspace(0.0, 4.0, 801), torch.linspace(1.9, 2.0, 401)]).sort()[0]
+    w = torch.cat([torch.linspace(0.0, 4.0, 801), torch.linspace(1.9, 2.0, 401)])
+    w = w.sort().values  # a finer grid near the cliff
     grad = cliff_gradient(w, cfg.cliff_steps)
     loss = cliff_loss(w, cfg.cliff_steps)
     g0 = cliff_gradient(torch.tensor(cfg.cliff_w0), cfg.cliff_steps).abs().item()
@@ -245,7 +246,8 @@ def plot_cliff(cfg: Config, w_plain: float, w_clip: float, out: Path) -> float:
     ax.set_title(f"Loss after T = {cfg.cliff_steps} steps: a cliff")
     ax.legend(loc="upper left", fontsize=8)
     ax2.semilogy(w, grad.abs() + 1e-12, color="k", lw=1)
-    ax2.plot([cfg.cliff_w0], [g0], "o", color="C0", label=f"|dL/dw| at $w_0$ = {g0:.0f}")
+    ax2.plot([cfg.cliff_w0], [g0], "o", color="C0",
+             label=f"|dL/dw| at $w_0$ = {g0:.0f}")
     ax2.axhline(cfg.max_norm, color="C2", ls="--",
                 label=f"clipping threshold {cfg.max_norm:g}")
     ax2.set_xlabel("recurrent weight w")
@@ -278,12 +280,13 @@ def main(cfg: Config = Config(), out: Path = Path("out/rnn-bptt")) -> dict:
     metrics["forget_mean_lstm"] = f.mean().item()
     f, direct = forget_path(cells["lstm_open"], X)
     low, high = torch.quantile(f.flatten(), torch.tensor([0.01, 0.99])).tolist()
+    draw0 = curves["lstm_open"][0]  # the same draw as f and direct
     metrics.update(forget_p01_lstm_open=low, forget_p99_lstm_open=high,
                    draws=cfg.draws,
                    direct_path_gap50_lstm_open=direct[min(50, last)].item(),
                    direct_path_gap99_lstm_open=direct[min(99, last)].item(),
-                   grad_gap50_lstm_open_draw0=curves["lstm_open"][0, min(50, last)].item(),
-                   grad_gap99_lstm_open_draw0=curves["lstm_open"][0, last].item())
+                   grad_gap50_lstm_open_draw0=draw0[min(50, last)].item(),
+                   grad_gap99_lstm_open_draw0=draw0[last].item())
     w_plain, w_clip = one_update(cfg, clip=False), one_update(cfg, clip=True)
     grad_w0 = plot_cliff(cfg, w_plain, w_clip, out)
     metrics.update(num_steps=cfg.num_steps, num_hiddens=cfg.num_hiddens,

@@ -227,11 +227,13 @@ def plot_gates(trace: tuple, out: Path) -> None:
     for m in torch.nonzero(X[:, 1] > 0)[:, 0]:
         axes[0].axvline(m.item() + 1, color="C1", lw=2)
     axes[0].set_ylabel("input value")
-    axes[0].set_title("A trained LSTM on one test sequence (red lines: the two markers)")
+    title = "A trained LSTM on one test sequence (red lines: the two markers)"
+    axes[0].set_title(title)
     axes[1].plot(t, c, color="k", lw=1.8)
     axes[1].set_ylabel(f"cell state $c_t$, unit {u}")
-    for k, (name, ls) in enumerate((("input gate $i_t$", "-"), ("forget gate $f_t$", "--"),
-                                    ("output gate $o_t$", ":"))):
+    names = (("input gate $i_t$", "-"), ("forget gate $f_t$", "--"),
+             ("output gate $o_t$", ":"))
+    for k, (name, ls) in enumerate(names):
         axes[2].plot(t, gates[:, k], ls=ls, lw=1.5, label=name)
     axes[2].set_ylim(0, 1.05)
     axes[2].set_ylabel(f"gates of unit {u}")

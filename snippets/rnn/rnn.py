@@ -52,17 +52,19 @@ def check_against_torch(cfg: Config) -> dict:
     """Copy nn.RNN's weights into rnn_forward; compare outputs and gradients."""
     net = nn.RNN(cfg.input_size, cfg.num_hiddens)  # tanh, batch_first=False
     X = torch.randn(cfg.num_steps, cfg.batch_size, cfg.input_size)
-    h0 = torch.randn(1, cfg.batch_size, cfg.num_hiddens)
+    h0 = torch.randn(1, cfg.batch_size, cfg.num_hiddens, requires_grad=True)
     ref, _ = net(X, h0)
     ref.square().sum().backward()
     W_xh = net.weight_ih_l0.detach().clone().requires_grad_()
     W_hh = net.weight_hh_l0.detach().clone().requires_grad_()
     b_h = (net.bias_ih_l0 + net.bias_hh_l0).detach().clone().requires_grad_()
-    ours, _ = rnn_forward(X, h0[0], W_xh, W_hh, b_h)
+    h = h0[0].detach().clone().requires_grad_()
+    ours, _ = rnn_forward(X, h, W_xh, W_hh, b_h)
     ours.square().sum().backward()
     grad_err = max((W_xh.grad - net.weight_ih_l0.grad).abs().max(),
                    (W_hh.grad - net.weight_hh_l0.grad).abs().max(),
-                   (b_h.grad - net.bias_hh_l0.grad).abs().max())
+                   (b_h.grad - net.bias_hh_l0.grad).abs().max(),
+                   (h.grad - h0.grad[0]).abs().max())
     return {"max_abs_err_vs_torch": (ours - ref).abs().max().item(),
             "max_grad_err_vs_torch": grad_err.item()}
 

@@ -63,11 +63,12 @@ def test_ng_update_gate_is_one_minus_pytorch_z():
     ng = gamma_u * c_tilde + (1 - gamma_u) * h
     assert torch.allclose(gru_cell(x, h, W_ih, W_hh, b_ih, b_hh), ng, atol=1e-6)
     swapped = z * c_tilde + (1 - z) * h  # reading Ng's gate as PyTorch's z: wrong
-    assert not torch.allclose(gru_cell(x, h, W_ih, W_hh, b_ih, b_hh), swapped, atol=1e-2)
+    ours = gru_cell(x, h, W_ih, W_hh, b_ih, b_hh)
+    assert not torch.allclose(ours, swapped, atol=1e-2)
 
 
 def test_the_cell_tests_do_not_import_mnist1d():
     """gru.py imports mnist1d inside load(), so testing a cell needs no dataset code."""
     src = Path(gru.__file__).read_text(encoding="utf-8")
-    top_level = [line for line in src.splitlines() if line.startswith(("import", "from"))]
+    top_level = [ln for ln in src.splitlines() if ln.startswith(("import", "from"))]
     assert not any("mnist1d" in line for line in top_level)

@@ -57,9 +57,10 @@ def test_output_gate_reads_the_cell_but_never_changes_it():
 
 
 def test_seed_mistake_the_standard_lstm_has_no_peepholes():
-    """The notes say every gate weights the previous memory cell (peephole connections,
-    Gers and Schmidhuber 2000). nn.LSTMCell's gates never read c_{t-1}: its dc_t/dc_{t-1}
-    is exactly diag(f_t). A peephole cell, the notes' version, has more terms."""
+    """The notes say every gate weights the previous memory cell (peephole
+    connections, Gers and Schmidhuber 2000). nn.LSTMCell's gates never read c_{t-1}:
+    its dc_t/dc_{t-1} is exactly diag(f_t). A peephole cell, the notes' version, has
+    more terms."""
     torch.manual_seed(0)
     cell = nn.LSTMCell(2, 3)
     assert {n for n, _ in cell.named_parameters()} == {
@@ -124,7 +125,8 @@ def test_seed_mistake_gates_start_half_open_not_closed_or_open():
         b = notes.rnn.bias_ih_l0
         b[:32], b[32:64], b[96:] = -3.0, 3.0, -3.0  # the notes' default, built by hand
     theirs = initial_gates(notes)
-    assert theirs["i"].max() < 0.1 and theirs["o"].max() < 0.1 and theirs["f"].min() > 0.9
+    assert theirs["i"].max() < 0.1 and theirs["o"].max() < 0.1
+    assert theirs["f"].min() > 0.9
     assert not torch.allclose(theirs["f"], ours["f"], atol=0.3)
 
 
