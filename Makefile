@@ -24,9 +24,11 @@ edit: install  ## for writing notes: rebuild only the changed page on save (not 
 build: install  ## the static site into site/
 	$(BIN)/mkdocs build --strict
 
-test: install  ## module tests, page code blocks, site and browser checks
+test: install  ## module tests, page code blocks, site and browser checks, then the real site
 	DLNOTES_PRESET=tiny $(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --codeblocks docs
+	@echo "strict build at the real preset: every demo runs, every cited claim must hold"
+	DLNOTES_PRESET=real $(BIN)/mkdocs build --strict
 
 bench: install  ## cold / warm / one-touch builds and each demo's time and metrics
 	$(BIN)/python scripts/bench.py

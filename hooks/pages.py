@@ -112,6 +112,8 @@ def on_post_page(output, page, config):
         return f'<img {attributes}{extra} decoding="async" />'
 
     output = IMG.sub(sized, output)
+    # a code block too wide for the screen scrolls: the keyboard must reach it too
+    output = output.replace("<pre><span></span><code>", '<pre><span></span><code tabindex="0">')
     if "jupyter-wrapper" in output:  # nbconvert's code areas scroll: reachable by keyboard
         output = re.sub(r"<pre>", '<pre tabindex="0">', output)
         output = output.replace(
