@@ -23,8 +23,8 @@ ZH = {
     "return G_t (log scale)": "回报 G_t（对数坐标）",
     "One reward of +1 at the last step: credit received by step t":
         "只有最后一步得到 +1：第 t 步分到的功劳",
-    "Monte Carlo: average return from each cell": "蒙特卡洛：从各格出发的平均回报",
-    "exact: solve the Bellman equation": "精确值：解贝尔曼方程",
+    "Monte Carlo: mean of the returns seen": "蒙特卡洛：观测回报的平均",
+    "exact: Bellman equation solved": "精确值：解贝尔曼方程",
     "Random policy on slippery FrozenLake: V(s) = E[return | s]":
         "随机策略在打滑的冰湖上：V(s) = E[回报 | s]",
     "H = hole, G = goal: the episode ends there, so V = 0":
@@ -136,8 +136,7 @@ def plot_values(env, V_mc, V_exact, out: Path) -> None:
     desc = env.unwrapped.desc.astype(str)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.9))
     vmax = V_exact.max()
-    titles = ("Monte Carlo: average return from each cell",
-              "exact: solve the Bellman equation")
+    titles = ("Monte Carlo: mean of the returns seen", "exact: Bellman equation solved")
     for ax, V, title in zip(axes, (V_mc, V_exact), titles):
         im = ax.imshow(V.reshape(4, 4), cmap="viridis", vmin=0, vmax=vmax)
         for s in range(16):
@@ -146,7 +145,7 @@ def plot_values(env, V_mc, V_exact, out: Path) -> None:
             ax.text(c, r, text, ha="center", va="center", weight="bold"
                     if desc[r, c] in "HG" else "normal",
                     color="w" if V[s] < 0.6 * vmax else "k")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
     fig.colorbar(im, ax=axes, label="V(s)", shrink=0.85)
     fig.suptitle("Random policy on slippery FrozenLake: V(s) = E[return | s]")

@@ -17,9 +17,8 @@ import torch
 from snippets.common import progress, save_figure, seed_everything, use_style
 
 ZH = {
-    "q-learning": "Q 学习",
-    "sarsa": "SARSA",
-    "sarsa, epsilon and alpha decaying": "SARSA，epsilon 与 α 逐渐减小",
+    "Q-learning": "Q 学习",
+    "SARSA, epsilon and alpha decaying": "SARSA，epsilon 与 α 逐渐减小",
     "episode": "回合",
     "return per episode (online, symlog scale)": "每回合回报（在线，对称对数坐标）",
     "CliffWalking, epsilon = 0.1: return while learning":
@@ -27,7 +26,8 @@ ZH = {
     "optimal path (-13)": "最优路径（-13）",
     "max_a Q(s, a)": "max_a Q(s, a)",
     "cliff: reward -100, back to S": "悬崖：奖励 -100，回到 S",
-    "{}: greedy path, return {}": "{}：贪心路径，回报 {}",
+    "Q-learning: greedy path, return {}": "Q 学习：贪心路径，回报 {}",
+    "SARSA: greedy path, return {}": "SARSA：贪心路径，回报 {}",
     "greedy policy of Q": "Q 的贪心策略",
     "best policy, 100-step limit ({})": "最优策略，100 步上限（{}）",
     "best stationary policy for γ = 0.99 ({})": "γ = 0.99 下最优的固定策略（{}）",
@@ -228,8 +228,8 @@ def lake(cfg: Config, rng):
     return env, Q, np.array(checks)
 
 
-LABELS = {"q_learning": "q-learning", "sarsa": "sarsa",
-          "sarsa_decay": "sarsa, epsilon and alpha decaying"}
+LABELS = {"q_learning": "Q-learning", "sarsa": "SARSA",
+          "sarsa_decay": "SARSA, epsilon and alpha decaying"}
 STYLES = {"q_learning": "-", "sarsa": "--", "sarsa_decay": ":"}
 
 
@@ -307,7 +307,7 @@ def plot_lake(env, Q, checks, optimum, target, out: Path) -> None:
     V = Q.max(1)
     im = draw_lake(ax1, desc, V, Q.argmax(1), vmin=0, vmax=max(V.max(), 1e-9))
     fig.colorbar(im, ax=ax1, shrink=0.85, label="max_a Q(s, a)")
-    ax1.set_title("max_a Q(s, a) and greedy action")
+    ax1.set_title("max_a Q(s, a) and greedy action", fontsize=10)
     save_figure(fig, out / "frozenlake.svg", zh=ZH)
 
 

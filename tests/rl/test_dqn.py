@@ -39,7 +39,7 @@ def test_replay_buffer_keeps_the_last_capacity_transitions():
                 np.array([False]))
     assert buf.size == 3 and sorted(buf.a.tolist()) == [2, 3, 4]
     s, a, r, s_next, term = buf.sample(64, np.random.default_rng(0))
-    assert s.shape == (64, 1) and set(a.tolist()) <= {2, 3, 4}
+    assert s.shape == (64, 1) and set(a.tolist()) == {2, 3, 4}  # every slot sampled
     torch.testing.assert_close(s_next, s + 1)
     torch.testing.assert_close(r, a.float())
 
@@ -182,6 +182,19 @@ def test_dqn_with_one_hot_states_and_a_linear_net_is_tabular_q_learning():
                  torch.tensor([float(end)]))
         dqn_update(q_net, copy.deepcopy(q_net), opt, batch, 0.9)
         np.testing.assert_allclose(q_net.weight.detach().numpy().T, Q_table, atol=1e-6)
+
+
+def test_dqn_update_clips_the_gradient_norm_at_10():
+    q_net = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        q_net.weight.zero_()
+    opt = torch.optim.SGD(q_net.parameters(), lr=1.0)
+    s = torch.tensor([[100.0, 0.0]])  # a large input: Huber's gradient is 100 here
+    batch = (s, torch.tensor([0]), torch.tensor([1000.0]), s, torch.tensor([1.0]))
+    dqn_update(q_net, ConstantQ(), opt, batch, 0.9)
+    step = q_net.weight.detach()
+    assert step.norm().item() == pytest.approx(10.0, rel=1e-4)  # clipped from 100
+    assert step[0, 0] > 0 and step[1].abs().sum() == 0  # towards y, only Q(s, 0)
 
 
 def test_double_dqn_target_lets_the_online_net_choose_and_the_target_net_score():

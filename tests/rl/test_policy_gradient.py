@@ -163,6 +163,11 @@ def test_reinforce_update_with_baseline_uses_the_value_before_its_step():
     step = policy.weight.detach() - before_pi.weight.detach()
     torch.testing.assert_close(step, expected_step(before_pi, batch, A, 0.01),
                                atol=1e-6, rtol=1e-4)
+    # the value net took one SGD step on mean((100 V - G)^2) / 100^2
+    loss_v = ((before_v(X).squeeze(1) * 100 - G) ** 2).mean() / 100**2
+    grads = torch.autograd.grad(loss_v, list(before_v.parameters()))
+    for p_new, p_old, g in zip(value.parameters(), before_v.parameters(), grads):
+        torch.testing.assert_close(p_new.detach(), p_old.detach() - 0.01 * g)
     loss = lambda net: ((net(X).squeeze(1) * 100 - G) ** 2).mean()  # noqa: E731
     with torch.no_grad():
         assert loss(value) < loss(before_v)  # the baseline moved towards the returns

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from snippets.rl.problem import (discounted_returns, discounted_returns_matrix,
-                                 exact_values)
+                                 exact_values, random_episode)
 
 
 @pytest.mark.parametrize("rewards, gamma, expected", [
@@ -58,3 +58,18 @@ def test_random_policy_values_near_the_goal():
     assert int(np.argmax(V)) == 14 and V[14] == pytest.approx(0.434, abs=1e-3)
     assert V[14] > V[13] > V[10] > V[0]  # then the cells next to it
     assert V[0] == pytest.approx(0.0124, abs=1e-4)
+
+
+def test_random_episode_records_one_state_and_reward_per_step():
+    env = gym.make("FrozenLake-v1", is_slippery=True)  # 100-step time limit
+    rng = np.random.default_rng(0)
+    desc = "".join(env.unwrapped.desc.astype(str).flatten())
+    lengths, goals = [], 0
+    for _ in range(300):
+        states, rewards = random_episode(env, rng)
+        assert len(states) == len(rewards) >= 1 and states[0] == 0  # starts at S
+        assert all(desc[s] in "SF" for s in states)  # never a state after the end
+        assert sum(rewards) == rewards[-1] in (0.0, 1.0)  # only the last can pay
+        lengths.append(len(states))
+        goals += rewards[-1] == 1.0
+    assert max(lengths) <= 100 and 0 < goals < 30  # a random walker rarely arrives
