@@ -236,7 +236,7 @@ def layer_macs(net: nn.Sequential, X: torch.Tensor) -> list[int]:
         if isinstance(layer, nn.Linear):
             macs.append(layer.in_features * layer.out_features)
         else:
-            macs.append(conv_macs(layer, X[:1]) if isinstance(layer, nn.Module) else 0)
+            macs.append(conv_macs(layer, X))  # 0 for a layer with no convolution
         X = layer(X)
     return macs
 

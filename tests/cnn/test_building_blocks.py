@@ -196,6 +196,7 @@ def test_layer_macs_counts_convs_and_dense_layers():
     assert len(macs) == len(trace_shapes(net, X))
     assert macs[1] == 28 * 28 * 16 * 9  # first conv: H W C_out C_in k^2
     assert macs[-1] == 32 * 10 and macs[4] == 0  # the dense layer; a pooling
+    assert macs[0] == 0  # the input row costs nothing
 
 
 def test_claims_return_bools():
@@ -218,3 +219,28 @@ def test_batch_norm_undoes_a_rescaling_that_weight_decay_would_punish():
     out_scaled = batch_norm2d(F.conv2d(X, 10 * W), gamma, beta)
     assert torch.allclose(out, out_scaled, atol=1e-4)
     assert torch.isclose((10 * W).square().sum(), 100 * W.square().sum())
+
+
+def test_default_momentum_and_a_tiny_variance_match_torch():
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(2).train()  # PyTorch's default momentum
+    X = torch.randn(3, 2, 4, 4) + 1
+    mean, var = update_running(bn.running_mean.clone(), bn.running_var.clone(), X)
+    bn(X)
+    assert torch.allclose(mean, bn.running_mean, atol=1e-6)
+    assert torch.allclose(var, bn.running_var, atol=1e-6)
+    with torch.no_grad():  # where eps matters: a variance as small as eps itself
+        bn.running_var.fill_(1e-5)
+    Y = torch.randn(2, 2, 3, 3) * 1e-3
+    ours = batch_norm2d_eval(Y, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    assert torch.allclose(ours, bn.eval()(Y), rtol=1e-4, atol=1e-5)
+
+
+def test_conv_macs_counts_per_example_as_an_int_and_cleans_up():
+    X = torch.randn(3, 4, 6, 6)
+    single = nn.Conv2d(4, 1, 3)  # one output channel
+    assert conv_macs(single, X) == 4 * 9 * 4 * 4
+    assert isinstance(conv_macs(single, X), int)
+    net = nn.Sequential(nn.Conv2d(4, 2, 3), nn.ReLU(), nn.Conv2d(2, 5, 1))
+    assert conv_macs(net, X) == 4 * 4 * 2 * 4 * 9 + 4 * 4 * 5 * 2
+    assert all(not m._forward_hooks for m in net.modules())  # no hook left behind

@@ -137,3 +137,10 @@ def test_multichannel_shapes():
     W = torch.randn(20, 3, 5, 5)
     assert conv2d(X, W, padding=2).shape == (1, 20, 32, 32)
     assert torch.nn.Conv2d(3, 20, 5).weight.shape == W.shape
+
+
+def test_default_arguments_mean_no_padding_and_stride_one():
+    assert output_size(6, 3) == 4
+    X, W = torch.randn(1, 2, 6, 5), torch.randn(3, 2, 3, 3)
+    assert conv2d(X, W).shape == (1, 3, 4, 3)
+    torch.testing.assert_close(conv2d(X, W), F.conv2d(X, W))

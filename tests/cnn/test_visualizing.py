@@ -96,3 +96,26 @@ def test_the_total_variation_penalty_smooths_the_ascent_image():
     plain = maximise_class(net, 5, cfg)
     smooth = maximise_class(net, 5, cfg, tv=0.3)
     assert total_variation(smooth) < 0.7 * total_variation(plain)
+
+
+def test_total_variation_on_a_3x3_by_loops():
+    X = torch.tensor([[0.0, 1.0, 4.0], [2.0, 7.0, 3.0], [5.0, 5.0, 9.0]])
+    by_loops = sum((X[i + 1, j] - X[i, j]) ** 2 for i in range(2) for j in range(3)) \
+        + sum((X[i, j + 1] - X[i, j]) ** 2 for i in range(3) for j in range(2))
+    assert total_variation(X).item() == by_loops.item() == 157
+    assert total_variation(X[None, None]).item() == 157  # batch and channel axes too
+
+
+def test_saliency_leaves_the_callers_tensor_alone():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    X = torch.randn(1, 1, 2, 2)
+    saliency(net, X, torch.tensor([1]))
+    assert not X.requires_grad and X.grad is None
+
+
+def test_ascent_starts_from_a_grey_image_and_returns_a_plain_tensor():
+    net = make_net(4, 16)
+    X0 = maximise_class(net, 0, Config(ascent_steps=0))
+    assert torch.equal(X0, torch.full((1, 1, 16, 16), 0.1))
+    X = maximise_class(net, 0, Config(ascent_steps=2))
+    assert not X.requires_grad

@@ -146,3 +146,56 @@ def test_global_pooling_changes_less_than_the_maps_under_a_pan():
     maps = lambda X: F.relu(conv(X))  # noqa: E731
     pooled = lambda X: maps(X).amax(dim=(2, 3))  # noqa: E731
     assert relative_change(pooled, scene, 24, 2) < relative_change(maps, scene, 24, 2) / 3
+
+
+def test_footprint_of_two_3x3_convs_counts_the_paths_and_is_centred():
+    from snippets.cnn.why_convolution import footprint
+
+    size = 33
+    fp = footprint([(3, 1), (3, 1)], size)
+    v = torch.tensor([1.0, 2, 3, 2, 1])  # paths through a 3-then-3 window, per axis
+    c = size // 2
+    assert torch.equal(fp[c - 2:c + 3, c - 2:c + 3], torch.outer(v, v))
+    assert fp.sum() == 81 and (fp != 0).sum() == 25  # 9 x 9 paths, a 5 x 5 patch
+
+
+def test_shift_moves_rows_by_dy_and_columns_by_dx():
+    X = torch.arange(12.0).view(1, 1, 3, 4)
+    Y = shift(X, 1, 0)
+    assert torch.equal(Y[0, 0, 1], X[0, 0, 0]) and torch.equal(Y[0, 0, 0], X[0, 0, 2])
+    Z = shift(X, 0, 1)
+    assert torch.equal(Z[0, 0, :, 1], X[0, 0, :, 0])
+
+
+def test_equivariance_error_is_the_largest_gap():
+    torch.manual_seed(0)
+    X = torch.randn(1, 3, 12, 12)
+    zeros = nn.Conv2d(3, 4, 3, padding=1)  # zero padding: the border breaks it
+    with torch.no_grad():
+        gap = (zeros(shift(X, 2, -1)) - shift(zeros(X), 2, -1)).abs()
+    assert equivariance_error(zeros, X, 2, -1) == pytest.approx(gap.max().item())
+    assert equivariance_error(zeros, X, 2, -1) > 1e-2
+
+
+def test_strided_equivariance_error_takes_the_nearer_of_two_output_shifts():
+    torch.manual_seed(0)
+    X = torch.randn(1, 3, 20, 20)
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, padding_mode="circular")
+    with torch.no_grad():
+        Y = conv(X)
+        for dx in (1, 3, 5, 7):
+            moved = conv(shift(X, 0, dx))
+            gaps = [((moved - shift(Y, 0, j)).norm() / Y.norm()).item()
+                    for j in (dx // 2, dx // 2 + 1)]
+            assert strided_equivariance_error(conv, X, dx) == pytest.approx(min(gaps))
+            assert abs(gaps[0] - gaps[1]) > 1e-3  # the choice matters
+
+
+def test_relative_change_by_hand():
+    scene = torch.tensor([[[[1.0, 2.0, 4.0]]]])  # (1, 1, 1, 3)
+    f = lambda X: X  # noqa: E731
+    # windows [1, 2] and [2, 4]: |(1, 2) - (2, 4)| / |(1, 2)| = 1
+    assert relative_change(f, scene, 2, 1) == pytest.approx(1.0)
+    scene = torch.tensor([[[[3.0, 4.0, 0.0]]]])
+    # windows [3, 4] and [4, 0]: |(-1, 4)| / 5
+    assert relative_change(f, scene, 2, 1) == pytest.approx(17 ** 0.5 / 5)
