@@ -10,6 +10,7 @@ so nothing is downloaded and the "right" neighbours of each word are known.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +133,15 @@ class SkipGram(nn.Module):
 # --8<-- [end:sgns]
 
 
+# --8<-- [start:noise]
+def noise_distribution(sentences, vocab: dict, power: float = 0.75) -> torch.Tensor:
+    """P_n(w) proportional to count(w)^power, counting every token of the corpus."""
+    counts = Counter(w for s in sentences for w in s)
+    weights = torch.tensor([float(counts[w]) for w in vocab]) ** power
+    return weights / weights.sum()
+# --8<-- [end:noise]
+
+
 def train(model, pairs, noise, cfg) -> list[float]:
     """Adam on random batches of pairs; K negatives per pair drawn from ``noise``."""
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -153,6 +163,7 @@ def word_class(word: str) -> str:
 
 
 def nearest(E, words, vocab, word: str, k: int = 3) -> list[str]:
+    """The k other words whose vectors have the largest cosine with ``word``'s."""
     sims = cosine(E[vocab[word]][None], E)[0]
     sims[vocab[word]] = -2.0  # not itself
     return [words[i] for i in sims.topk(k).indices]
@@ -180,8 +191,62 @@ def pca_2d(Z: torch.Tensor) -> np.ndarray:
     return (Z @ torch.linalg.svd(Z, full_matrices=False).Vh[:2].T).numpy()
 
 
+PEOPLE = ["man", "woman", "king", "queen", "boy", "girl", "prince", "princess"]
+
+
+def mean_pairwise_cos(vectors: torch.Tensor) -> float:
+    """Mean cosine over all pairs of distinct rows."""
+    C = cosine(vectors, vectors)
+    n = len(vectors)
+    return ((C.sum() - C.diagonal().sum()) / (n * (n - 1))).item()
+
+
+def class_cosines(E, words) -> dict:
+    """Mean cosine within each class and between every two classes (centre vectors)."""
+    rows = {c: E[[words.index(w) for w in v]] for c, v in CLASSES.items()}
+    within = [mean_pairwise_cos(R) for R in rows.values()]
+    names = list(CLASSES)
+    between = [cosine(rows[a], rows[b]).mean().item()
+               for i, a in enumerate(names) for b in names[i + 1:]]
+    return {"within_class_cos": float(np.mean(within)),
+            "min_within_class_cos": float(min(within)),
+            "between_class_cos": float(np.mean(between)),
+            "country_language_cos": cosine(rows["country"], rows["language"])
+            .mean().item()}
+
+
+def gender_axes(E, words) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit vectors: the mean he -> she arrow, and commoner -> royal made orthogonal
+    to it."""
+    idx = {w: words.index(w) for w in PEOPLE}
+    arrows = torch.stack([E[idx[PEOPLE[i + 1]]] - E[idx[PEOPLE[i]]]
+                          for i in range(0, 8, 2)])
+    g = F.normalize(arrows.mean(0), dim=0)
+    royal = E[[idx[w] for w in PEOPLE[2:4] + PEOPLE[6:]]].mean(0) - \
+        E[[idx[w] for w in PEOPLE[:2] + PEOPLE[4:6]]].mean(0)
+    r = F.normalize(royal - (royal @ g) * g, dim=0)
+    return g, r
+
+
+ZH = {
+    **{c: z for c, z in zip(CLASSES, ["水果", "动物", "颜色", "城市", "国家", "语言",
+                                      "数字", "星期", "王室", "平民"])},
+    **{w: w for w in PEOPLE},  # the corpus words stay English
+    "one-hot vectors: cosine": "独热向量：余弦",
+    "learned vectors: cosine": "学到的向量：余弦",
+    "cos(u, v)": "cos(u, v)",
+    "all class words, first two principal components":
+        "全部分类词，前两个主成分",
+    "PC 1": "主成分 1", "PC 2": "主成分 2",
+    "people: projected on the mean he → she and commoner → royal directions":
+        "人物词：投影到平均的 he → she 方向和 平民 → 王室 方向",
+    "along the mean he → she arrow": "沿平均 he → she 箭头",
+    "along commoner → royal": "沿 平民 → 王室",
+}
+
+
 def plot_embeddings(E, words, out: Path) -> None:
-    """Cosine matrices (one-hot vs learned), then two 2-D projections (PCA)."""
+    """Cosine matrices (one-hot vs learned), a 2-D PCA, and the people words."""
     keep = [w for w in words if word_class(w) != "other"]
     keep.sort(key=lambda w: list(CLASSES).index(word_class(w)))
     idx = torch.tensor([words.index(w) for w in keep])
@@ -202,23 +267,29 @@ def plot_embeddings(E, words, out: Path) -> None:
     xy = pca_2d(E[idx])
     for k, cls in enumerate(CLASSES):
         pts = np.array([p for p, w in zip(xy, keep) if word_class(w) == cls])
-        ax.scatter(pts[:, 0], pts[:, 1], s=16, color=plt.cm.tab10(k))
+        ax.scatter(pts[:, 0], pts[:, 1], s=16, color=plt.cm.tab10(k),
+                   marker="o^sDvP*Xhp"[k])
         ax.annotate(cls, pts.mean(0), fontsize=9, xytext=(6, 6),
                     textcoords="offset points")
     ax.set(title="all class words, first two principal components",
            xlabel="PC 1", ylabel="PC 2")
     ax = axes[1, 1]
-    people = ["man", "woman", "king", "queen", "boy", "girl", "prince", "princess"]
-    xy = pca_2d(E[[words.index(w) for w in people]])
+    g, r = gender_axes(E, words)
+    P = E[[words.index(w) for w in PEOPLE]]
+    xy = torch.stack([P @ g, P @ r], 1).numpy()
     ax.scatter(xy[:, 0], xy[:, 1], s=20, color=PALETTE[0])
-    for (x, y), w in zip(xy, people):
-        ax.annotate(w, (x, y), fontsize=9, xytext=(4, 4), textcoords="offset points")
+    for k, ((x, y), w) in enumerate(zip(xy, PEOPLE)):  # she right, young below
+        ax.annotate(w, (x, y), fontsize=9, textcoords="offset points",
+                    xytext=(6 if k % 2 else -6, -12 if k >= 4 else 5),
+                    ha="left" if k % 2 else "right")
     for i in range(0, 8, 2):  # he -> she, four times
         ax.annotate("", xy[i + 1], xy[i],
                     arrowprops={"arrowstyle": "->", "color": PALETTE[1]})
-    ax.set(title="people only: the he -> she arrows are parallel",
-           xlabel="PC 1", ylabel="PC 2")
-    save_figure(fig, out / "embeddings.png")
+    ax.set(title="people: projected on the mean he → she and commoner → royal "
+           "directions", xlabel="along the mean he → she arrow",
+           ylabel="along commoner → royal")
+    ax.title.set_fontsize(9)
+    save_figure(fig, out / "embeddings.png", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/attention-embeddings")) -> dict:
@@ -228,27 +299,58 @@ def main(cfg: Config = Config(), out: Path = Path("out/attention-embeddings")) -
     words = sorted({w for s in sentences for w in s})
     vocab = {w: i for i, w in enumerate(words)}
     pairs = skipgram_pairs(sentences, vocab, cfg.window)
-    counts = torch.bincount(pairs[:, 0], minlength=len(words)).float()
-    noise = counts ** 0.75  # Mikolov et al.: unigram counts to the power 3/4
     model = SkipGram(len(words), cfg.embed_size)
-    losses = train(model, pairs, noise / noise.sum(), cfg)
-    E = model.E.weight.detach()
+    losses = train(model, pairs, noise_distribution(sentences, vocab), cfg)
+    E, U = model.E.weight.detach(), model.E_out.weight.detach()
     plot_embeddings(E, words, out)
     classed = [w for w in words if word_class(w) != "other"]
     same = [word_class(nearest(E, words, vocab, w, 1)[0]) == word_class(w)
             for w in classed]
     solved = [analogy(E, words, vocab, a, b, c) == d for a, b, c, d in ANALOGIES]
-    first = {w: nearest(E, words, vocab, w, 1)[0] for w in ("king", "apple", "paris")}
+    people = E[[vocab[w] for w in PEOPLE]]
+    he_to_she = people[1::2] - people[::2]  # woman - man, queen - king, ...
+    to_royal = people[[2, 3, 6, 7]] - people[[0, 1, 4, 5]]  # king - man, ...
+    countries = [vocab[w] for w in CLASSES["country"]]
+    languages = [vocab[w] for w in CLASSES["language"]]
+    scores = torch.sigmoid(E[countries] @ U[languages].T)  # (country, language)
     ids = torch.randint(len(words), (100,))
     one_hot = F.one_hot(torch.arange(len(words))).float()
     return {"vocab_size": len(words), "num_tokens": sum(map(len, sentences)),
             "num_pairs": len(pairs), "final_loss": float(np.mean(losses[-100:])),
+            "embed_size": cfg.embed_size, "window": cfg.window,
+            "num_negatives": cfg.num_negatives,
             "nn_same_class": float(np.mean(same)),
             "analogy_acc": float(np.mean(solved)),
             "analogy_people": float(np.mean(solved[:5])),
             "analogy_places": float(np.mean(solved[5:])),
-            "king_nn_is_queen": float(first["king"] == "queen"),
+            "king_nn_is_queen": float(nearest(E, words, vocab, "king", 1) == ["queen"]),
+            **class_cosines(E, words),
+            # first order: the model's own score sigma(u_o . v_c) that a language
+            # occurs near a country, for the matched pairs (france, french) and the
+            # mismatched ones (france, japanese)
+            "paired_score": scores.diagonal().mean().item(),
+            "mismatched_score": ((scores.sum() - scores.diagonal().sum())
+                                 / (scores.numel() - len(scores))).item(),
+            "gender_arrow_cos": mean_pairwise_cos(he_to_she),
+            "royal_arrow_cos": mean_pairwise_cos(to_royal),
             "onehot_max_cos": (cosine(one_hot, one_hot) - torch.eye(len(words)))
             .abs().max().item(),
             "lookup_max_err": (embed_by_matmul(ids, E) - model.E(ids)).abs().max()
             .item()}
+
+
+CLAIMS = {
+    "one_hot_cosines_are_all_zero": lambda m: m["onehot_max_cos"] == 0.0,
+    "lookup_equals_the_one_hot_product": lambda m: m["lookup_max_err"] < 1e-6,
+    "words_of_a_class_form_blocks":
+        lambda m: m["within_class_cos"] > m["between_class_cos"] + 0.3,
+    "nearest_neighbours_share_the_class": lambda m: m["nn_same_class"] > 0.9,
+    "countries_and_languages_are_closer_than_unrelated_classes":
+        lambda m: m["between_class_cos"] < m["country_language_cos"]
+        < m["within_class_cos"],
+    "co_occurrence_shows_in_u_dot_v":
+        lambda m: m["paired_score"] > m["mismatched_score"] + 0.3,
+    "he_to_she_arrows_are_nearly_parallel": lambda m: m["gender_arrow_cos"] > 0.8,
+    "people_analogies_beat_place_analogies":
+        lambda m: m["analogy_people"] > m["analogy_places"],
+}

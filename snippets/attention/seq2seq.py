@@ -6,16 +6,19 @@ Run:  python -m snippets run attention/seq2seq
 Also home of what the other demos of the chapter share: the date generator (dates
 from Python's datetime, written in formats defined here, from "3/3/98" to "Tuesday,
 March the third, nineteen ninety-eight"), the character vocabularies, the GRU
-encoder, the training loop and greedy decoding.
+encoder, the training loop, greedy decoding, the evaluation and the figure that
+compares models format by format; and BLEU, the score the page quotes papers in.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 import random
 import re
 import string
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +39,13 @@ class Config:
     batch_size: int = 128  # pairs per optimiser step
     num_steps: int = 800  # optimiser steps
     lr: float = 3e-3  # peak of the one-cycle schedule
+    format_days: int = 400  # held-out days written in every format for the figure
     seed: int = 0  # seeds data, initialisation and batching
 
     @classmethod
     def tiny(cls) -> "Config":
-        return cls(num_train=512, num_test=256, num_steps=12, batch_size=64)
+        return cls(num_train=512, num_test=256, num_steps=12, batch_size=64,
+                   format_days=32)
 
 
 # --8<-- [start:formats]
@@ -86,7 +91,7 @@ FIELDS = {  # field -> how a date is written in it
     "dth": lambda t: f"{t.day}{suffix(t.day)}",
     "dwords": lambda t: ordinal_words(t.day), "ywords": lambda t: year_words(t.year),
 }
-FORMATS = [  # day first whenever the month is a number, so no input is ambiguous
+FORMATS = [  # no input is ambiguous: d/m formats put the day first, yyyymmdd is fixed
     "{d}/{m}/{yy}", "{yyyy}{mm}{dd}", "{dd}.{mm}.{yyyy}", "{d} {mon} {yyyy}",
     "{month} {d}, {yyyy}", "{wd}, {d} {mon} {yy}", "{weekday} {d} {month} {yyyy}",
     "{weekday}, the {dth} of {month}, {yyyy}", "the {dwords} of {month}, {ywords}",
@@ -99,6 +104,17 @@ def render(day: dt.date, fmt: str) -> str:
     """One human-readable way of writing ``day``: render(1998-03-03, "{d}/{m}/{yy}")."""
     return re.sub(r"\{(\w+)\}", lambda m: FIELDS[m.group(1)](day), fmt)
 # --8<-- [end:formats]
+
+
+def field_spans(day: dt.date, fmt: str) -> dict[str, tuple[int, int]]:
+    """Where each field lies in render(day, fmt): {"yy": (6, 8)} for "13/11/48"."""
+    spans, text = {}, ""
+    for literal, field in re.findall(r"([^{]*)(?:\{(\w+)\})?", fmt):
+        text += literal
+        if field:
+            spans[field] = (len(text), len(text) + len(FIELDS[field](day)))
+            text += FIELDS[field](day)
+    return spans
 
 
 def all_days() -> list[dt.date]:
@@ -201,7 +217,9 @@ class Seq2Seq(nn.Module):
         s = s[0]  # (B, h)
         return self.dense(torch.cat([s, memory["c"]], dim=-1)), s, None
 
-    def forward(self, X, X_len, Y_in):  # teacher forcing: all steps in one GRU call
+    def forward(self, X, X_len, Y_in):
+        """Teacher forcing: every decoder input is known in advance, so all steps go
+        into ONE nn.GRU call; inside it the steps still run one after another."""
         memory, state = self.encode(X, X_len)
         c = memory["c"][:, None].expand(-1, Y_in.shape[1], -1)  # (B, T_out, 2h)
         S, _ = self.rnn(torch.cat([self.embedding(Y_in), c], dim=-1), state[None])
@@ -258,15 +276,48 @@ def greedy_decode(model, X, X_len, max_len: int = TGT_LEN):
 # --8<-- [end:greedy]
 
 
+# --8<-- [start:bleu]
+def ngrams(tokens, n: int) -> Counter:
+    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
+def clipped_precision(candidate, references, n: int) -> float:
+    """p_n: candidate n-grams, each counted at most as often as in one reference."""
+    counts, most = ngrams(candidate, n), Counter()
+    for ref in references:
+        most |= ngrams(ref, n)  # per n-gram, its largest count in any reference
+    clipped = sum(min(c, most[g]) for g, c in counts.items())
+    return clipped / max(sum(counts.values()), 1)
+
+
+def bleu(candidate, references, max_n: int = 4) -> float:
+    """Papineni et al. (2002), one sentence: BP * exp(mean_n log p_n)."""
+    precisions = [clipped_precision(candidate, references, n)
+                  for n in range(1, max_n + 1)]
+    if not candidate or min(precisions) == 0:
+        return 0.0
+    r = min((abs(len(ref) - len(candidate)), len(ref)) for ref in references)[1]
+    bp = 1.0 if len(candidate) > r else math.exp(1 - r / len(candidate))
+    return bp * math.exp(sum(map(math.log, precisions)) / max_n)
+# --8<-- [end:bleu]
+
+
 BUCKETS = [(0, 10), (10, 20), (20, 30), (30, 45), (45, 70)]  # input length, characters
+FORMAT_NAMES = ["_".join(re.findall(r"\{(\w+)\}", f)) for f in FORMATS]  # d_m_yy...
 
 
-def evaluate(model, pairs) -> dict:
-    """Exact match (all ten characters right) overall and per input-length bucket."""
+def exact_matches(model, pairs) -> torch.Tensor:
+    """One bool per pair: greedy output equals the ISO date (all ten characters)."""
     model.eval()
     X, X_len, _, _ = encode_pairs(pairs)
     tokens, _ = greedy_decode(model, X, X_len)
-    right = torch.tensor([to_string(t) == iso for t, (_, iso) in zip(tokens, pairs)])
+    return torch.tensor([to_string(t) == iso for t, (_, iso) in zip(tokens, pairs)])
+
+
+def evaluate(model, pairs) -> dict:
+    """Exact match overall and per input-length bucket (with each bucket's size)."""
+    right = exact_matches(model, pairs)
+    X_len = torch.tensor([len(src) for src, _ in pairs])
     out = {"exact_match": right.float().mean().item()}
     for lo, hi in BUCKETS:
         keep = (X_len >= lo) & (X_len < hi)
@@ -284,33 +335,71 @@ def make_data(cfg):
             make_pairs(test_days, cfg.num_test, rng))
 
 
-def by_format(model, days, n: int = 200) -> list[float]:
-    """Exact match on the first ``n`` of ``days``, written in each format in turn."""
-    return [evaluate(model, [(render(d, f), d.isoformat()) for d in days[:n]])
-            ["exact_match"] for f in FORMATS]
+def by_format(model, days) -> dict:
+    """Exact match per format, every one of ``days`` written in every format; and the
+    length effect with the format held fixed: accuracy on the shorter half of a
+    format's inputs minus accuracy on its longer half, averaged over the formats
+    whose length varies."""
+    out, gaps = {}, []
+    for fmt, name in zip(FORMATS, FORMAT_NAMES):
+        pairs = [(render(d, fmt), d.isoformat()) for d in days]
+        right = exact_matches(model, pairs).float()
+        lengths = torch.tensor([len(src) for src, _ in pairs])
+        out[f"acc_{name}"] = right.mean().item()
+        longer = lengths > lengths.float().median()
+        if longer.any():
+            gaps.append(right[~longer].mean().item() - right[longer].mean().item())
+    out["within_format_length_gap"] = sum(gaps) / len(gaps)
+    return out
 
 
-def plot_by_format(scores: dict, losses: dict, out: Path, name: str) -> None:
+def input_lengths(days) -> tuple[int, int]:
+    """Shortest and longest input over ``days`` in every format (characters)."""
+    lengths = [len(render(d, f)) for d in days for f in FORMATS]
+    return min(lengths), max(lengths)
+
+
+def smooth(curve, k: int = 20) -> list[float]:
+    """Moving average over ``k`` steps (fewer at the start)."""
+    return [sum(curve[max(0, i - k + 1):i + 1]) / len(curve[max(0, i - k + 1):i + 1])
+            for i in range(len(curve))]
+
+
+EXAMPLE = dt.date(1998, 3, 3)  # the figure labels each format with this day
+ZH = {
+    "training loss (moving average of 20 steps)": "训练损失（20 步滑动平均）",
+    "step": "训练步数", "cross-entropy": "交叉熵",
+    "no attention": "无注意力", "attention": "有注意力",
+    "exact match on held-out days": "留出日期上的完全正确率",
+    "per input format, {} held-out days each (shortest at the top)":
+        "按输入写法，每种 {} 个留出日期（最短的在最上面）",
+    **{render(EXAMPLE, f): render(EXAMPLE, f) for f in FORMATS},  # inputs stay English
+}
+
+
+def plot_by_format(scores: dict, losses: dict, num_days: int, out: Path) -> None:
     """Left: training loss. Right: exact match per format (held-out days), per model."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), width_ratios=[1, 1.3],
                                    gridspec_kw={"wspace": 0.75})
-    for label, curve in losses.items():
-        ax1.plot(curve, lw=0.8, label=label)
-    ax1.set(yscale="log", xlabel="step", ylabel="cross-entropy", title="training loss")
+    for k, (label, curve) in enumerate(losses.items()):
+        ax1.plot(smooth(curve), lw=1.2, ls=["-", "--"][k % 2], label=label)
+    ax1.set(yscale="log", xlabel="step", ylabel="cross-entropy",
+            title="training loss (moving average of 20 steps)")
     ax1.legend()
-    example = dt.date(1998, 3, 3)
-    order = sorted(range(len(FORMATS)), key=lambda i: len(render(example, FORMATS[i])))
+    order = sorted(range(len(FORMATS)), key=lambda i: len(render(EXAMPLE, FORMATS[i])))
     width = 0.8 / len(scores)
     for k, (label, accs) in enumerate(scores.items()):
         ys = [i + (k - (len(scores) - 1) / 2) * width for i in range(len(FORMATS))]
-        ax2.barh(ys, [accs[i] for i in order], width, label=label)
-    ax2.set_yticks(range(len(FORMATS)), [render(example, FORMATS[i]) for i in order],
+        ax2.barh(ys, [accs[f"acc_{FORMAT_NAMES[i]}"] for i in order], width,
+                 label=label, hatch=["", "//"][k % 2], edgecolor="white")
+    ax2.set_yticks(range(len(FORMATS)), [render(EXAMPLE, FORMATS[i]) for i in order],
                    fontsize=8)
     ax2.set(xlabel="exact match on held-out days", xlim=(0, 1),
-            title="accuracy per input format (shortest at the top)")
+            title=f"per input format, {num_days} held-out days each "
+            "(shortest at the top)")
     ax2.invert_yaxis()
     ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    save_figure(fig, out / name)
+    save_figure(fig, out / "by_format.png", zh=ZH)
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/attention-seq2seq")) -> dict:
@@ -319,12 +408,33 @@ def main(cfg: Config = Config(), out: Path = Path("out/attention-seq2seq")) -> d
     train_pairs, test_pairs = make_data(cfg)
     model = Seq2Seq(cfg.embed_size, cfg.num_hiddens)
     losses = train(model, encode_pairs(train_pairs), cfg)
-    res = evaluate(model, test_pairs)
-    formats = by_format(model, split_days(cfg.seed)[1], n=min(200, cfg.num_test))
-    plot_by_format({"no attention": formats}, {"no attention": losses}, out,
-                   "by_format.png")
-    num_params = sum(p.numel() for p in model.parameters())
-    return {**res, "worst_format_acc": min(formats), "best_format_acc": max(formats),
+    test_days = split_days(cfg.seed)[1][:cfg.format_days]
+    formats = by_format(model, test_days)
+    plot_by_format({"no attention": formats}, {"no attention": losses},
+                   len(test_days), out)
+    accs = [formats[f"acc_{name}"] for name in FORMAT_NAMES]
+    shortest, longest = input_lengths(all_days())
+    return {**evaluate(model, test_pairs), **formats,
+            "worst_format_acc": min(accs), "best_format_acc": max(accs),
             "final_loss": sum(losses[-50:]) / len(losses[-50:]),
-            "num_params": num_params, "num_formats": len(FORMATS),
-            "num_steps": cfg.num_steps}
+            "num_params": sum(p.numel() for p in model.parameters()),
+            "num_formats": len(FORMATS), "num_steps": cfg.num_steps,
+            "batch_size": cfg.batch_size, "format_days": len(test_days),
+            "shortest_input": shortest, "longest_input": longest}
+
+
+OTHER_FORMATS = [f"acc_{n}" for n in FORMAT_NAMES if n != "yyyy_mm_dd"]
+CLAIMS = {
+    "yyyymmdd_is_the_hardest_format":
+        lambda m: m["acc_yyyy_mm_dd"] < min(m[k] for k in OTHER_FORMATS) - 0.1,
+    "spelled_out_years_trail_weekday_d_month_yyyy":
+        lambda m: max(m["acc_dwords_month_ywords"],
+                      m["acc_weekday_month_dwords_ywords"])
+        < m["acc_weekday_d_month_yyyy"] - 0.05,
+    "shortest_length_group_is_the_worst":
+        lambda m: m["acc_len_0_10"] < min(m["acc_len_10_20"], m["acc_len_20_30"],
+                                          m["acc_len_30_45"], m["acc_len_45_70"]),
+    "length_within_one_format_barely_matters":
+        lambda m: abs(m["within_format_length_gap"]) < 0.05,
+    "one_vector_leaves_many_errors": lambda m: m["exact_match"] < 0.85,
+}

@@ -1,8 +1,9 @@
-"""Date generator, vocabularies, the hand-written bidirectional encoder, decoding."""
+"""Date generator, vocabularies, the bidirectional encoder, decoding, BLEU."""
 
 import calendar
 import datetime as dt
 import functools
+import math
 import random
 import re
 
@@ -11,8 +12,10 @@ import torch
 from torch import nn
 
 from snippets.attention.seq2seq import (
-    FIELDS, FORMATS, Encoder, Seq2Seq, all_days, encode_pairs, greedy_decode, make_data,
-    number_words, ordinal_words, render, split_days, to_string, year_words,
+    BOS, EOS, FIELDS, FORMAT_NAMES, FORMATS, TGT_CHARS, TGT_ID, Encoder, Seq2Seq,
+    all_days, bleu, by_format, clipped_precision, encode_pairs, exact_matches,
+    field_spans, greedy_decode, input_lengths, make_data, ngrams, number_words,
+    ordinal_words, render, smooth, split_days, to_string, train, year_words,
 )
 
 
@@ -68,7 +71,7 @@ def test_generator_round_trips_on_every_format():
 
 
 def test_no_input_means_two_dates():
-    days = all_days()[::7] + all_days()[3::7]  # every weekday, all 100 years
+    days = all_days()[::7] + all_days()[3::7]  # two weekdays, all 100 years
     for fmt in FORMATS:
         assert len({render(d, fmt) for d in days}) == len(days), fmt
 
@@ -136,3 +139,135 @@ def test_padding_does_not_change_the_encoding(fmt):
     H_pad, last_pad = enc(X, X_len)
     assert torch.allclose(H[0], H_pad[0, :len(short)], atol=1e-6)
     assert torch.allclose(last[0], last_pad[0], atol=1e-6)
+
+
+def test_no_format_puts_the_month_before_the_day_unless_it_is_fixed_width():
+    """What makes inputs unambiguous: d/m formats have the day first; yyyymmdd does
+    not, but every field has a fixed width (the page once said "day first" always)."""
+    day = dt.date(2001, 2, 3)
+    for fmt in FORMATS:
+        spans = field_spans(day, fmt)
+        numeric = [f for f in spans if f in ("d", "dd", "m", "mm")]
+        if numeric == ["mm", "dd"]:
+            assert fmt == "{yyyy}{mm}{dd}"
+        elif len(numeric) == 2:
+            assert numeric[0] in ("d", "dd"), fmt
+
+
+def test_field_spans_cut_out_each_field():
+    for day in (dt.date(2048, 11, 13), dt.date(1962, 10, 23)):
+        for fmt in FORMATS:
+            text, spans = render(day, fmt), field_spans(day, fmt)
+            assert set(spans) == set(re.findall(r"\{(\w+)\}", fmt))
+            for field, (lo, hi) in spans.items():
+                assert text[lo:hi] == FIELDS[field](day)
+    assert field_spans(dt.date(2048, 11, 13), "{d}/{m}/{yy}")["yy"] == (6, 8)
+
+
+def test_input_lengths_and_format_names():
+    assert input_lengths(all_days()) == (6, 63)
+    assert len(set(FORMAT_NAMES)) == len(FORMATS) and FORMAT_NAMES[0] == "d_m_yy"
+
+
+def test_the_target_vocabulary_has_no_blank_and_eos_ends_the_output():
+    """Seed: the encoder-decoder "also needs an optional class meaning empty" (CTC's
+    blank). Our vocabulary has none: every step emits a real character and <eos>
+    sets the length. The wrong version, CTC's collapse (merge repeats, drop blanks),
+    would destroy dates whose digits repeat; reading up to <eos> keeps them."""
+    assert TGT_CHARS == ["<pad>", "<bos>", "<eos>", *"0123456789-"]
+    tokens = [TGT_ID[c] for c in "2000-11-22"] + [EOS, TGT_ID["9"]]
+    assert to_string(tokens) == "2000-11-22"  # stops at the first <eos>
+
+    def ctc_collapse(ids, blank=None):  # the wrong version, as CTC decodes
+        out = [t for i, t in enumerate(ids) if i == 0 or t != ids[i - 1]]
+        return [t for t in out if t != blank]
+
+    assert to_string(ctc_collapse(tokens)) == "20-1-2" != "2000-11-22"
+
+
+def _tiny_train_config(**kw):
+    class Cfg:
+        num_steps, batch_size, lr, seed = 3, 4, 3e-3, 0
+    for k, v in kw.items():
+        setattr(Cfg, k, v)
+    return Cfg
+
+
+def test_train_feeds_the_true_previous_symbol_not_the_models_prediction():
+    """Seed: "the previous output is fed back as the next input" (during training).
+    ``train`` must feed <bos> + the true target (teacher forcing). The wrong version,
+    feeding the model's own predictions, gives other inputs: the check would fail."""
+    torch.manual_seed(0)
+    seen = []
+
+    class Spy(Seq2Seq):
+        def forward(self, X, X_len, Y_in):
+            with torch.no_grad():  # what free running would feed, at this moment
+                predicted = greedy_decode(self, X, X_len)[0][:, :-1]
+            seen.append((Y_in.clone(), predicted))
+            return super().forward(X, X_len, Y_in)
+
+    pairs = [("3/3/98", "1998-03-03"), ("1/1/00", "2000-01-01"),
+             ("19611231", "1961-12-31"), ("3 Mar 1998", "1998-03-03")]
+    data = encode_pairs(pairs)
+    model = Spy(8, 6)
+    train(model, data, _tiny_train_config())
+    assert len(seen) == 3
+    truth = {tuple(row.tolist()) for row in data[2]}
+    for Y_in, predicted in seen:
+        assert (Y_in[:, 0] == BOS).all()
+        assert {tuple(row.tolist()) for row in Y_in} <= truth
+        assert not torch.equal(Y_in[:, 1:], predicted)  # so the check can tell
+
+
+def test_each_output_depends_on_the_previous_one():
+    """Seed: the decoder "outputs everything in one go". It emits one symbol at a
+    time, each conditioned on the one before: change y_1 and step 2 changes."""
+    torch.manual_seed(0)
+    model = Seq2Seq(8, 6).eval()
+    X, X_len, _, _ = encode_pairs([("3/3/98", "1998-03-03")])
+    memory, state = model.encode(X, X_len)
+    _, s1, _ = model.decode_step(torch.tensor([BOS]), state, memory)
+    a, _, _ = model.decode_step(torch.tensor([TGT_ID["1"]]), s1, memory)
+    b, _, _ = model.decode_step(torch.tensor([TGT_ID["2"]]), s1, memory)
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_evaluation_helpers():
+    torch.manual_seed(0)
+    model = Seq2Seq(8, 6)
+    pairs = [("3/3/98", "1998-03-03"), ("1/1/00", "2000-01-01")]
+    right = exact_matches(model, pairs)
+    assert right.dtype == torch.bool and right.shape == (2,)
+    scores = by_format(model, all_days()[:6])
+    assert set(scores) == {f"acc_{n}" for n in FORMAT_NAMES} | {
+        "within_format_length_gap"}
+    assert smooth([1.0, 3.0, 5.0, 7.0], k=2) == [1.0, 2.0, 4.0, 6.0]
+
+
+def test_ngrams_and_clipped_precision():
+    """Ng's example: 'the' seven times against two references. Plain precision (the
+    wrong version) would give 7/7; clipping by the largest count in one reference
+    ('the' twice) gives 2/7."""
+    cand = "the the the the the the the".split()
+    refs = ["the cat is on the mat".split(), "there is a cat on the mat".split()]
+    assert ngrams(cand, 1) == {("the",): 7}
+    assert math.isclose(clipped_precision(cand, refs, 1), 2 / 7)
+    unclipped = sum(ngrams(cand, 1).values()) / len(cand)
+    assert unclipped == 1.0
+    cand2 = "the cat the cat on the mat".split()
+    assert math.isclose(clipped_precision(cand2, refs, 2), 4 / 6)
+
+
+def test_bleu_brevity_penalty_and_perfect_match():
+    refs = ["the cat is on the mat".split(), "there is a cat on the mat".split()]
+    assert bleu(refs[0], refs) == 1.0
+    # every n-gram of "cat on the mat" is in a reference; only its length is short:
+    # the closest reference length is 6, so BP = exp(1 - 6 / 4)
+    assert math.isclose(bleu("cat on the mat".split(), refs), math.exp(-0.5))
+    assert bleu("mat the on cat".split(), refs) == 0.0  # no bigram matches
+    assert bleu([], refs) == 0.0
+    # a candidate longer than the closest reference pays no brevity penalty
+    long = "there is a cat on the mat today".split()
+    p = [clipped_precision(long, refs, n) for n in range(1, 5)]
+    assert math.isclose(bleu(long, refs), math.exp(sum(map(math.log, p)) / 4))
