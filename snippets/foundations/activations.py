@@ -97,7 +97,7 @@ def maxout_as_relu(num_features: int) -> Maxout:
 
 ELEMENTWISE = {"sigmoid": sigmoid, "tanh": tanh, "ReLU": relu,
                "Leaky ReLU (0.1)": lambda z: leaky_relu(z, 0.1),
-               "PReLU (a=0.25)": PReLU()}
+               "PReLU (a=0.25)": lambda z: PReLU(0.25)(z)}  # built when used
 
 
 def make_net(act: str, cfg: Config) -> nn.Sequential:

@@ -98,3 +98,25 @@ def test_softmax_matches_torch_and_is_shift_invariant():
     assert torch.allclose(softmax(Z + 1000), softmax(Z), atol=1e-9)  # no overflow
     assert not torch.isfinite((Z + 1000).exp()).all()  # the naive formula would overflow
     assert torch.allclose(softmax(Z).sum(-1), torch.ones(8, dtype=torch.float64))
+
+
+def test_defaults_are_the_ones_the_page_states():
+    assert PReLU().a.item() == nn.PReLU().weight.item() == 0.25
+    assert Maxout(4, 3).linear.out_features == 6  # k = 2 pieces per output unit
+
+
+def test_maxout_and_softmax_work_on_the_last_axis_of_any_shape():
+    torch.manual_seed(2)
+    layer = Maxout(4, 3, k=2)
+    X = torch.randn(2, 5, 4)  # (batch, time, features)
+    Z = layer.linear(X).view(2, 5, 3, 2)
+    assert torch.equal(layer(X), Z.max(-1).values)
+    S = torch.randn(2, 5, 6)
+    assert torch.allclose(softmax(S), torch.softmax(S, -1), atol=1e-6)
+
+
+def test_softmax_subtracts_the_max_not_the_min():
+    z = torch.tensor([[0.0, 200.0, 150.0]])  # float32: exp(200) overflows
+    out = softmax(z)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out, torch.softmax(z, -1))

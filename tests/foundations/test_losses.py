@@ -159,3 +159,25 @@ def test_least_squares_on_labels_is_pulled_by_points_that_are_too_correct():
     assert (with_bias(far) @ lsq > 1).all()
     assert errors(lsq2) >= errors(lsq) + 4
     assert errors(ce2) <= errors(ce) + 1
+
+
+def test_least_squares_classifier_regresses_on_minus_one_and_plus_one():
+    torch.manual_seed(5)
+    X = torch.randn(30, 2, dtype=torch.double)
+    y = (X[:, 0] > 0).double()
+    A = torch.cat([torch.ones(30, 1, dtype=torch.double), X], 1)
+    ref = torch.linalg.lstsq(A, (2 * y - 1)[:, None]).solution[:, 0]  # targets -1 / +1
+    assert torch.allclose(least_squares_classifier(X, y), ref)
+
+
+def test_logistic_classifier_is_gradient_descent_on_the_cross_entropy():
+    torch.manual_seed(6)
+    X = torch.randn(40, 2, dtype=torch.double)
+    y = (X[:, 0] - X[:, 1] > 0).double()
+    A = with_bias(X)
+    w = torch.zeros(3, dtype=torch.double)
+    for _ in range(5):  # the gradient of the mean BCE is A^T (sigmoid(A w) - y) / n
+        w = w - 0.7 * A.T @ (torch.sigmoid(A @ w) - y) / len(y)
+    ours = logistic_classifier(X, y, num_steps=5, lr=0.7)
+    assert torch.allclose(ours, w, atol=1e-12)
+    assert not ours.requires_grad

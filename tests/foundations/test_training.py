@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.foundations.training import (Config, deep_net, dropout_classic,
+import snippets.foundations.training as training
+from snippets.foundations.training import (MLP, Config, deep_net, dropout_classic,
                                            dropout_inverted, ensemble_acc, fit,
                                            init_check, layer_grad_norms, load,
                                            signal_per_layer)
@@ -162,3 +163,74 @@ def test_the_sigmoid_forward_signal_collapses_too():
     rel = signal_per_layer(deep_net(nn.ReLU, cfg), X)
     assert len(sig) == 8
     assert sig[-1] < 1e-2 * sig[0] and rel[-1] > 0.1 * rel[0]
+
+
+def test_fit_is_plain_full_batch_adam_and_reports_honest_accuracies(tiny_fit):
+    cfg, data, hist, net = tiny_fit
+    (X, y), (X_val, y_val), (X_test, y_test) = data
+    torch.manual_seed(123)  # fit must seed itself (seed=0 by default)
+    again, _ = fit(cfg, data, 0.0)
+    assert again["val"] == hist["val"]
+    torch.manual_seed(0)  # the same three epochs written out by hand
+    ref = MLP(cfg, 0.0)
+    opt = torch.optim.Adam(ref.parameters(), lr=cfg.lr)
+    for epoch in range(3):
+        loss = torch.nn.functional.cross_entropy(ref(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            assert hist["train"][epoch] == pytest.approx(
+                torch.nn.functional.cross_entropy(ref(X), y).item(), rel=1e-6)
+            assert hist["val"][epoch] == pytest.approx(
+                torch.nn.functional.cross_entropy(ref(X_val), y_val).item(), rel=1e-6)
+    with torch.no_grad():  # accuracies of the returned (restored) network
+        assert hist["val_acc"] == (net(X_val).argmax(1) == y_val).float().mean().item()
+        assert hist["best_acc"] == (net(X_test).argmax(1) == y_test).float().mean().item()
+    assert 0.5 < hist["last_acc"] <= 1 and abs(hist["last_acc"] - hist["best_acc"]) < 0.1
+
+
+def count_training_dropouts(monkeypatch):
+    calls = []
+
+    def recorded(H, p, training_flag):
+        calls.append(training_flag)
+        return dropout_inverted(H, p, training_flag)
+
+    monkeypatch.setattr(training, "dropout_inverted", recorded)
+    return calls
+
+
+def test_fit_trains_with_dropout_on_and_measures_with_it_off(tiny_fit, monkeypatch):
+    cfg, data, _, _ = tiny_fit
+    calls = count_training_dropouts(monkeypatch)
+    hist, _ = fit(cfg, data, 0.5)
+    assert calls.count(True) == cfg.num_epochs  # one training forward per epoch
+    assert calls.count(False) >= 2 * cfg.num_epochs  # train and val losses, dropout off
+
+
+def test_ensemble_acc_averages_random_sub_networks(tiny_fit, monkeypatch):
+    cfg, data, _, _ = tiny_fit
+    _, net = fit(cfg, data, 0.5)
+    X_test, y_test = data[2]
+    calls = count_training_dropouts(monkeypatch)
+    ensemble_acc(net, X_test, y_test, 7)
+    assert calls == [True] * 7
+
+
+def test_init_check_is_seeded_and_its_gradients_have_the_expected_scale():
+    assert init_check(4, 32, 2.0) == init_check(4, 32, 2.0, seed=0)
+    fwd, bwd = init_check(20, 256, 2.0)
+    # dL/da = r ~ N(0, 1) at the top; through the last ReLU half survive: std sqrt(1/2)
+    assert bwd[-1] == pytest.approx(0.5**0.5, rel=0.05)
+    assert fwd[0] == pytest.approx(2**0.5, rel=0.05)  # Var(z1) = 2 Var(x) = 2
+
+
+def test_signal_per_layer_is_the_mean_over_units_of_the_std_over_samples():
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 3))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2))
+        net[0].bias.zero_()
+    X = torch.tensor([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]])
+    expected = X.std(0).mean().item()  # ReLU changes nothing on positive inputs
+    assert signal_per_layer(net, X) == [pytest.approx(expected)]
