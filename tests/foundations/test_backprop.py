@@ -137,3 +137,11 @@ def test_matrix_derivative_rules_for_y_equals_ax():
     # the Jacobian dY/dx (rows: outputs) is A itself; A^T is the other layout
     J = torch.autograd.functional.jacobian(lambda v: A.detach() @ v, x.detach())
     assert torch.equal(J, A.detach())
+
+
+def test_engine_relu_gradient_at_zero_is_zero_like_torch():
+    a = Value(0.0)
+    a.relu().backward()
+    t = torch.tensor(0.0, requires_grad=True)
+    torch.relu(t).backward()
+    assert a.grad == t.grad.item() == 0.0

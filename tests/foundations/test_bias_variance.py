@@ -113,3 +113,23 @@ def test_more_data_shrinks_variance_not_the_bias_of_a_line():
     assert out[60]["bias2"] == pytest.approx(out[12]["bias2"], rel=0.15)  # not smaller
     assert out[60]["bias2"] > 0.15  # a line cannot follow a sine
     assert out[60]["variance"] < 0.4 * out[12]["variance"]
+
+
+def test_expected_mse_adds_the_noise_variance():
+    rng = np.random.default_rng(10)
+    f_test = rng.standard_normal(20)
+    y_hat = f_test + 0.2 + rng.standard_normal((50, 20))
+    r = decompose(y_hat, f_test, noise=0.5)
+    assert r["expected_mse"] == pytest.approx(r["bias2"] + r["variance"] + 0.25)
+    assert r["variance"] == pytest.approx(y_hat.var(0).mean())
+
+
+def test_one_lasso_sweep_is_exact_coordinate_minimization_from_zero():
+    rng = np.random.default_rng(11)
+    x, y = rng.uniform(-1, 1, 25), rng.standard_normal(25) + 2
+    lam = 3.0
+    w = fit_lasso(x, y, degree=1, lam=lam, num_sweeps=1)
+    w0 = y.mean()  # the free bias first: column of ones, starting from w = 0
+    rho = (x * (y - w0)).sum()
+    w1 = np.sign(rho) * max(abs(rho) - lam / 2, 0) / (x**2).sum()
+    np.testing.assert_allclose(w, [w0, w1])
