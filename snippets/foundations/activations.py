@@ -122,7 +122,8 @@ def glorot_init(net: nn.Sequential) -> nn.Sequential:
     return net
 
 
-RUNS = ["sigmoid", "tanh", "ReLU", "Leaky ReLU", "PReLU", "Maxout", "sigmoid, Glorot init"]
+RUNS = ["sigmoid", "tanh", "ReLU", "Leaky ReLU", "PReLU", "Maxout",
+        "sigmoid, Glorot init"]
 
 
 def train_digits(cfg: Config) -> dict:
@@ -170,7 +171,7 @@ def plot_curves(out: Path) -> None:
     for (name, f), style in zip(ELEMENTWISE.items(), ["-", "--", "-", ":", "-."]):
         a = f(z)
         (g,) = torch.autograd.grad(a.sum(), z)
-        lw = 3 if name == "ReLU" else 1.6  # ReLU drawn wide: Leaky/PReLU lie on it for z>0
+        lw = 3 if name == "ReLU" else 1.6  # wide: Leaky/PReLU lie on ReLU for z > 0
         ax.plot(z.detach(), a.detach(), style, lw=lw, label=name)
         bx.plot(z.detach(), g, style, lw=lw, label=name)
     ax.set_ylim(-1.5, 4), ax.set_title("activation a = g(z)"), ax.set_xlabel("z")
@@ -202,7 +203,7 @@ def plot_accs(accs: dict, cfg: Config, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.3))
     bars = ax.barh(list(accs), list(accs.values()),
                    color=[f"C{i % 6}" for i in range(len(accs))])
-    ax.bar_label(bars, fmt="%.3f", fontsize=8)  # names on the axis: colour is decoration
+    ax.bar_label(bars, fmt="%.3f", fontsize=8)  # names on the axis; colour: decoration
     ax.set_xlim(0, 1.1), ax.set_xlabel("test accuracy on digits")
     ax.invert_yaxis()
     ax.set_title(f"{cfg.num_layers} hidden layers × {cfg.num_hiddens}, "

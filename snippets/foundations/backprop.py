@@ -82,7 +82,8 @@ def numerical_grads(loss_fn, params, h=1e-6):
 
 def relative_error(grads, other) -> float:
     """||g - g~|| / (||g|| + ||g~||) over all parameters: ~1e-7 or less means right."""
-    g, o = torch.cat([t.flatten() for t in grads]), torch.cat([t.flatten() for t in other])
+    g = torch.cat([t.flatten() for t in grads])
+    o = torch.cat([t.flatten() for t in other])
     return ((g - o).norm() / (g.norm() + o.norm())).item()
 # --8<-- [end:gradcheck]
 
@@ -302,7 +303,8 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-backprop")) -
     losses, gaps, acc, params, train = train_mlp(cfg)
     plot_loss(losses, gaps, cfg, out)
     plot_graph(out)
-    return {"mlp_grad_max_err": max(gaps), "mlp_test_acc": acc, "final_loss": losses[-1],
+    return {"mlp_grad_max_err": max(gaps), "mlp_test_acc": acc,
+            "final_loss": losses[-1],
             "first_loss": losses[0], "num_sgd_steps": len(gaps),
             "engine_max_err": check_engine(cfg.num_exprs, cfg.seed),
             "num_exprs": cfg.num_exprs, "check_batch": cfg.check_batch,

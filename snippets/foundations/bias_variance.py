@@ -25,7 +25,7 @@ from snippets.common import save_figure, seed_everything, use_style
 class Config:
     num_datasets: int = 300  # resampled training sets per degree
     n_train: int = 12  # points in each training set
-    more_data: int = 4  # the "more data" check uses training sets this many times larger
+    more_data: int = 4  # the "more data" check: training sets this many times larger
     noise: float = 0.3  # std of the label noise (irreducible error = noise**2)
     max_degree: int = 10  # degrees 0..max_degree
     ridge_degree: int = 10  # the flexible model that L2 regularization tames
@@ -197,7 +197,8 @@ def plot_l1_l2(w_l2, w_l1, lam_l2, lam_l1, cfg: Config, out: Path) -> None:
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_xlabel("coefficient index j"), ax.set_title("|w_j| on one training set")
     ax.set_xticks(j), ax.legend(fontsize=8)
-    bx.bar(j - 0.2, (w_l2[:, 1:] == 0).mean(0), 0.4, label=f"L2 (ridge), λ = {lam_l2:.2g}")
+    bx.bar(j - 0.2, (w_l2[:, 1:] == 0).mean(0), 0.4,
+           label=f"L2 (ridge), λ = {lam_l2:.2g}")
     bx.bar(j + 0.2, (w_l1[:, 1:] == 0).mean(0), 0.4, hatch="//", edgecolor="k",
            label=f"L1 (lasso), λ = {lam_l1:.2g}")
     bx.set_ylim(0, 1), bx.set_xticks(j)
@@ -221,7 +222,8 @@ def l1_vs_l2(X, y, x_test, f_test, lam_l2, cfg: Config, rng, out: Path) -> dict:
         rows.append((test_mse, lam, W))
     test_mse_l1, lam_l1, W_l1 = min(rows, key=lambda r: r[0])
     W_l2 = np.stack([fit_ridge(Xs, ys, d, lam_l2) for Xs, ys in zip(X, y)])
-    test_mse_l2 = measured_test_mse(W_l2 @ features(x_test, d).T, f_test, cfg.noise, rng)
+    y_hat_l2 = W_l2 @ features(x_test, d).T
+    test_mse_l2 = measured_test_mse(y_hat_l2, f_test, cfg.noise, rng)
     plot_l1_l2(W_l2, W_l1, lam_l2, lam_l1, cfg, out)
     return {"l1_best_lambda": lam_l1, "l1_test_mse": test_mse_l1,
             "l2_subset_test_mse": test_mse_l2, "num_l1_sets": cfg.num_l1_sets,
@@ -255,7 +257,7 @@ def main(cfg: Config = Config(),
     best_lam = min(lam_rows, key=lambda r: r["test_mse"])
     unreg, smallest = rows[cfg.ridge_degree], lam_rows[0]
     l1 = l1_vs_l2(X, y, x_test, f_test, best_lam["lam"], cfg, rng, out)
-    X4, y4 = sample_sets(cfg, rng, cfg.more_data * cfg.n_train)  # more data, same models
+    X4, y4 = sample_sets(cfg, rng, cfg.more_data * cfg.n_train)  # more data, same model
     more = {d: decompose(predict_all(X4, y4, x_test, d), f_test, cfg.noise)
             for d in (1, cfg.max_degree)}
     return {"best_degree": best["degree"], "best_test_mse": best["test_mse"],
@@ -304,5 +306,6 @@ CLAIMS = {
     > 2 * m["ridge_best_bias2"],
     "l1_zeroes_coefficients_l2_does_not": lambda m: m["l1_mean_zero_coefs"] >= 3
     and m["l2_mean_zero_coefs"] == 0,
-    "l1_about_as_good_as_l2": lambda m: m["l1_test_mse"] < 1.5 * m["l2_subset_test_mse"],
+    "l1_about_as_good_as_l2": lambda m: m["l1_test_mse"]
+    < 1.5 * m["l2_subset_test_mse"],
 }

@@ -173,7 +173,8 @@ def plot(cfg: Config, curves: dict, out: Path) -> None:
     axes[2].set_xlabel("gradient step")
     axes[2].set_ylabel("training accuracy")
     p0 = torch.sigmoid(torch.tensor(cfg.init_bias)).item()
-    axes[2].set_title(f"start at p = sigmoid({cfg.init_bias:g}) ≈ {p0:.2g} or at p = 0.5",
+    axes[2].set_title(f"start at p = sigmoid({cfg.init_bias:g}) ≈ {p0:.2g} "
+                      "or at p = 0.5",
                       fontsize=9)
     axes[2].legend(fontsize=8, loc="center right")
     save_figure(fig, out / "mse_vs_ce.svg", zh=ZH)
@@ -198,7 +199,8 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-losses")) -> 
     p = torch.tensor(0.01)
     logits = torch.randn(64, 10, generator=gen)
     labels = torch.randint(0, 10, (64,), generator=gen)
-    g_mse, g_ce = grad_wrt_logit(p, "mse").abs().item(), grad_wrt_logit(p, "ce").abs().item()
+    g_mse = grad_wrt_logit(p, "mse").abs().item()
+    g_ce = grad_wrt_logit(p, "ce").abs().item()
     return {"grad_mse_at_p001": g_mse, "grad_ce_at_p001": g_ce,
             "grad_ratio_at_p001": g_ce / g_mse,
             "init_p": torch.sigmoid(torch.tensor(cfg.init_bias)).item(),
@@ -216,9 +218,10 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-losses")) -> 
 
 
 CLAIMS = {
-    "ce_pushes_much_harder_when_confidently_wrong": lambda m: m["grad_ratio_at_p001"] > 40,
-    "ce_reaches_the_level_much_sooner_from_wrong_start": lambda m: 5 * m["steps_to_90_ce"]
-    < m["steps_to_90_mse"],
+    "ce_pushes_much_harder_when_confidently_wrong": lambda m: m["grad_ratio_at_p001"]
+    > 40,
+    "ce_reaches_the_level_much_sooner_from_wrong_start": lambda m:
+        5 * m["steps_to_90_ce"] < m["steps_to_90_mse"],
     "mse_from_neutral_start_has_no_plateau": lambda m: 2 * m["steps_to_90_mse_neutral"]
     < m["steps_to_90_mse"],
     "wrong_start_is_about_half_right": lambda m: 0.35 < m["init_acc"] < 0.65,

@@ -218,14 +218,16 @@ ZH = {
     "epoch": "轮数", "training loss": "训练损失",
     "{} hidden layers, same SGD": "{} 个隐藏层，相同的 SGD",
     "training loss (dropout off)": "训练损失（测量时关闭 dropout）", "validation": "验证损失",
-    "chosen epoch {}": "选中第 {} 轮", "stopped at {} (patience {})": "在第 {} 轮停止（patience {}）",
+    "chosen epoch {}": "选中第 {} 轮",
+    "stopped at {} (patience {})": "在第 {} 轮停止（patience {}）",
     "no dropout": "不用 dropout", "dropout p = {}": "dropout p = {}",
     "cross-entropy": "交叉熵", "w · dropout(h)": "w · dropout(h)",
     "p = {}: each convention's train mean = its own test value":
         "p = {}：每种约定训练时的均值 = 它自己的测试值",
     "layer": "层", "std of z (forward)": "z 的标准差（前向）",
     "std of ∂L/∂z (backward)": "∂L/∂z 的标准差（反向）",
-    "Var(W) = 1/n_in (LeCun; halves per ReLU layer)": "Var(W) = 1/n_in（LeCun；每层 ReLU 减半）",
+    "Var(W) = 1/n_in (LeCun; halves per ReLU layer)":
+        "Var(W) = 1/n_in（LeCun；每层 ReLU 减半）",
     "Var(W) = 2/n_in (He)": "Var(W) = 2/n_in（He）",
     "Var(W) = 4/n_in (doubles per layer)": "Var(W) = 4/n_in（每层翻倍）",
     "ReLU stack, {} layers of width {}": "ReLU 堆叠网络，{} 层，宽 {}",
@@ -324,7 +326,8 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-training")) -
     stds = {name: init_check(cfg.init_depth, cfg.init_width, c, cfg.seed)
             for name, c in INITS.items()}
     plot_init(stds, cfg, out)
-    runs = {(p, seed): fit(cfg, data, p, seed) for seed in cfg.seeds for p in (0.0, cfg.p)}
+    runs = {(p, seed): fit(cfg, data, p, seed)
+            for seed in cfg.seeds for p in (0.0, cfg.p)}
     first = cfg.seeds[0]
     plain, drop = runs[0.0, first][0], runs[cfg.p, first][0]
     plot_curves({"no dropout": plain, f"dropout p = {cfg.p}": drop}, cfg, out)
@@ -375,11 +378,13 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-training")) -
             "mc_se_inverted": gaps["inverted (PyTorch) se"],
             "mc_gap_classic": gaps["classic (scale at test)"],
             "mc_se_classic": gaps["classic (scale at test) se"],
-            "mc_gap_nonlinear": gaps["nonlinear"], "mc_se_nonlinear": gaps["nonlinear se"]}
+            "mc_gap_nonlinear": gaps["nonlinear"],
+            "mc_se_nonlinear": gaps["nonlinear se"]}
 
 
 CLAIMS = {
-    "sigmoid_gradients_vanish_towards_the_input": lambda m: m["sigmoid_grad_ratio"] < 1e-3,
+    "sigmoid_gradients_vanish_towards_the_input": lambda m: m["sigmoid_grad_ratio"]
+    < 1e-3,
     "relu_gradients_stay_the_same_order": lambda m: 0.1 < m["relu_grad_ratio"] < 10,
     "sigmoid_net_stays_near_uniform_guessing": lambda m: m["sigmoid_final_loss"] > 2.0,
     "relu_net_trains": lambda m: m["relu_final_loss"] < 0.5,
@@ -398,8 +403,8 @@ CLAIMS = {
         m["seeds_dropout_lower_val_loss"] == m["num_seeds"],
     "dropout_helps_on_average_over_seeds": lambda m: m["mean_val_acc_dropout"]
     > m["mean_val_acc_plain"] and m["mean_acc_best_dropout"] > m["mean_acc_best_plain"],
-    "weight_scaling_matches_the_ensemble": lambda m: abs(m["ensemble_acc"]
-                                                         - m["dropout_acc_best"]) < 0.02,
+    "weight_scaling_matches_the_ensemble": lambda m:
+        abs(m["ensemble_acc"] - m["dropout_acc_best"]) < 0.02,
     "each_convention_matches_its_test_value": lambda m: m["mc_gap_inverted"]
     < 4 * m["mc_se_inverted"] and m["mc_gap_classic"] < 4 * m["mc_se_classic"],
     "after_a_nonlinearity_the_test_value_is_off": lambda m: m["mc_gap_nonlinear"]

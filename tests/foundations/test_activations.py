@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snippets.foundations.activations import (PReLU, Maxout, leaky_relu, maxout_as_relu, relu,
-                                              sigmoid, softmax, tanh)
+from snippets.foundations.activations import (Maxout, PReLU, leaky_relu, maxout_as_relu,
+                                              relu, sigmoid, softmax, tanh)
 
 PAIRS = {"sigmoid": (sigmoid, torch.sigmoid), "tanh": (tanh, torch.tanh),
          "relu": (relu, F.relu), "leaky": (leaky_relu, F.leaky_relu)}
@@ -96,7 +96,7 @@ def test_softmax_matches_torch_and_is_shift_invariant():
     Z = torch.randn(8, 6, dtype=torch.float64) * 50
     assert torch.allclose(softmax(Z), torch.softmax(Z, -1), atol=1e-12)
     assert torch.allclose(softmax(Z + 1000), softmax(Z), atol=1e-9)  # no overflow
-    assert not torch.isfinite((Z + 1000).exp()).all()  # the naive formula would overflow
+    assert not torch.isfinite((Z + 1000).exp()).all()  # the naive formula overflows
     assert torch.allclose(softmax(Z).sum(-1), torch.ones(8, dtype=torch.float64))
 
 

@@ -1,4 +1,5 @@
-"""Hand-written backprop equals autograd; the scalar engine equals torch on random graphs."""
+"""Hand-written backprop equals autograd; the scalar engine equals torch on random
+graphs; gradient checking; matrix derivatives of Y = Ax."""
 
 import math
 import random
@@ -14,8 +15,8 @@ from snippets.foundations.backprop import (Value, backward, check_engine, forwar
 def test_hand_backprop_equals_autograd():
     torch.manual_seed(0)
     X, y = torch.randn(20, 7, dtype=torch.float64), torch.randint(0, 10, (20,))
-    params = [torch.randn(7, 5, dtype=torch.float64), torch.randn(5, dtype=torch.float64),
-              torch.randn(5, 10, dtype=torch.float64), torch.randn(10, dtype=torch.float64)]
+    params = [torch.randn(*shape, dtype=torch.float64)
+              for shape in [(7, 5), (5,), (5, 10), (10,)]]
     O, cache = forward(X, params)
     ours = backward(O, y, cache, params)
     leaves = [p.clone().requires_grad_(True) for p in params]
@@ -65,8 +66,8 @@ def test_random_expressions_are_not_trivial():
 def small_mlp(seed=0, n=6):
     torch.manual_seed(seed)
     X, y = torch.randn(n, 4, dtype=torch.float64), torch.randint(0, 3, (n,))
-    params = [torch.randn(4, 5, dtype=torch.float64), torch.randn(5, dtype=torch.float64),
-              torch.randn(5, 3, dtype=torch.float64), torch.randn(3, dtype=torch.float64)]
+    params = [torch.randn(*shape, dtype=torch.float64)
+              for shape in [(4, 5), (5,), (5, 3), (3,)]]
     return X, y, params
 
 

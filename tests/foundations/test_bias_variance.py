@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Lasso, Ridge
 
-from snippets.foundations.bias_variance import (decompose, features, fit_lasso, fit_ridge,
-                                                soft_threshold)
+from snippets.foundations.bias_variance import (Config, decompose, features, fit_lasso,
+                                                fit_ridge, predict_all, sample_sets,
+                                                soft_threshold, true_f)
 
 
 def test_decomposition_identity_is_exact():
@@ -103,7 +104,6 @@ def test_more_data_shrinks_variance_not_the_bias_of_a_line():
     """The notes: with enough training data the models' mean gets close to the truth, so
     the bias is small. For a fixed model family, more data cuts the variance; the bias
     (the family's best fit vs the truth) stays."""
-    from snippets.foundations.bias_variance import Config, predict_all, sample_sets, true_f
     x_test = np.linspace(-1, 1, 100)
     rng = np.random.default_rng(9)
     out = {}

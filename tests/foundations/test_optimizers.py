@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from snippets.foundations.optimizers import (SCRATCH, TORCH, SGD, Adagrad, Adam, RMSProp,
-                                             fit_standardizer, gd_linear_regression,
-                                             minima_fraction, permute_hidden,
-                                             profile_loss, run_steps, sgd_run, standardize)
+from snippets.foundations.optimizers import (SCRATCH, SGD, TORCH, Adagrad, Adam,
+                                             RMSProp, fit_standardizer,
+                                             gd_linear_regression, minima_fraction,
+                                             permute_hidden, profile_loss, run_steps,
+                                             sgd_run, standardize)
 
 
 def problem():
@@ -112,7 +113,8 @@ def test_the_notes_plus_sign_does_not_center_and_leaves_gd_ill_conditioned():
     rng = np.random.default_rng(0)
     X, y = scaling_problem(rng)
     mu, sigma = fit_standardizer(X)
-    right, wrong = standardize(X, mu, sigma), standardize(X, -mu, sigma)  # (x + mu)/sigma
+    right = standardize(X, mu, sigma)
+    wrong = standardize(X, -mu, sigma)  # = (x + mu) / sigma
     np.testing.assert_allclose(wrong.mean(0), 2 * mu / sigma)
     assert np.abs(wrong.mean(0)).min() > 3 and np.abs(right.mean(0)).max() < 1e-12
     steps_right, *_, cond_right, _ = gd_linear_regression(right, y, 2000, 1e-3)
