@@ -255,7 +255,7 @@ def minima_fraction(dim: int, num: int, rng) -> float:
 
 
 def permute_hidden(W1, b1, W2, perm):
-    """Reorder the hidden units of x -> W2 g(W1 x + b1): another point, same function."""
+    """Reorder the hidden units of x -> W2 g(W1 x + b1): other weights, same function."""
     return W1[perm], b1[perm], W2[:, perm]
 # --8<-- [end:critical]
 
@@ -345,13 +345,15 @@ def plot_minima(fractions: dict, cfg: Config, out: Path) -> None:
     seen = np.array([f > 0 for f in fractions.values()])
     ax.plot(dims[seen], np.array(list(fractions.values()))[seen], "ko-",
             label="random symmetric Hessians (all eigenvalues > 0)")
-    ax.plot(dims, 2.0**-dims, "--", color="gray", label="coin flip per direction: 2^(−d)")
+    ax.plot(dims, 2.0**-dims, "--", color="gray",
+            label="coin flip per direction: 2^(−d)")
     for d in dims[~seen]:  # none seen: below the resolution 1 / num_hessians
         ax.plot(d, 1 / cfg.num_hessians, "kv")
         ax.annotate(f"0 of {cfg.num_hessians}", (d, 1 / cfg.num_hessians),
                     (d - 1.1, 0.4 / cfg.num_hessians), fontsize=8)
     ax.set_yscale("log"), ax.set_xticks(dims)
-    ax.set_xlabel("dimension d of the critical point"), ax.set_ylabel("share that are minima")
+    ax.set_xlabel("dimension d of the critical point")
+    ax.set_ylabel("share that are minima")
     ax.set_title("minima among random critical points"), ax.legend(fontsize=8)
     save_figure(fig, out / "minima.svg", zh=ZH)
 

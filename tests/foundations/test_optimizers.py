@@ -194,3 +194,33 @@ def test_permuting_hidden_units_gives_another_minimum_with_the_same_loss():
     out_perm = torch.tanh(X @ P1.T + c1) @ P2.T
     assert torch.allclose(out, out_perm, atol=1e-12)
     assert not torch.allclose(W1, P1)  # a different parameter vector
+
+
+def test_gd_starts_at_zero_and_stops_at_the_first_step_within_tol():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((40, 2))
+    y = X @ np.array([2.0, -1.0]) + 0.5 + 0.1 * rng.standard_normal(40)
+    tol = 1e-4
+    steps, path, w_star, cond, gap = gd_linear_regression(X, y, 1000, tol)
+    A = np.c_[np.ones(40), X]
+    lr = 1 / np.linalg.eigvalsh(2 * A.T @ A / 40).max()
+    np.testing.assert_allclose(path[0], lr * 2 * A.T @ y / 40)  # one step from w = 0
+    assert steps == len(path)
+
+    def mse_gap(w):
+        return ((A @ w - y) ** 2).mean() - ((A @ w_star - y) ** 2).mean()
+
+    assert mse_gap(path[-1]) < tol <= mse_gap(path[-2])
+    assert gap == pytest.approx(mse_gap(path[-1]))
+
+
+def test_sgd_run_uses_the_decaying_rate_at_every_step():
+    """On y = mean + noise with a constant feature, each full-batch step multiplies
+    (w - mean)^2, the excess MSE, by (1 - 2 eta_t)^2: the rates can be read back."""
+    rng = np.random.default_rng(8)
+    X, y = np.ones((50, 1)), 3 + rng.standard_normal(50)
+    lr, decay = 0.2, 3
+    excess = sgd_run(X, y, 50, lr, 6, np.random.default_rng(0), decay_steps=decay)
+    assert excess[0] == pytest.approx(y.mean() ** 2)  # w = 0 at the start
+    etas = (1 - np.sqrt(excess[1:] / excess[:-1])) / 2
+    np.testing.assert_allclose(etas, [lr / (1 + t / decay) for t in range(6)])
