@@ -38,6 +38,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -794,7 +795,7 @@ def main(argv=None) -> int:
         cpu[t.module.part] += t.cpu
         r = classify(t)
         if r.status == "error":
-            r.detail = f"pytest exit status {t.rc}; log {_keep(t.log)}"
+            r.detail = f"pytest exit status {t.rc}{_why(t.log)}; log {_keep(t.log)}"
         results[t.module.name].append(r)
     for ms in results.values():
         ms.sort(key=lambda r: int(r.mutant.id.rsplit("#", 1)[1]))
@@ -834,6 +835,16 @@ def main(argv=None) -> int:
 def _cpu_self() -> float:
     u = resource.getrusage(resource.RUSAGE_SELF)
     return u.ru_utime + u.ru_stime
+
+
+def _why(log: Path) -> str:
+    """The last line of a log that names an error, if any."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    hits = [ln for ln in lines if re.search(r"\w(Error|Exception)\b", ln)]
+    return f" ({hits[-1].replace('INTERNALERROR> ', '').strip()[:160]})" if hits else ""
 
 
 def _keep(log: Path) -> str:
@@ -888,15 +899,12 @@ def report(modules, results, cpu, errors, wall, parent_cpu) -> float | None:
             x = r.mutant
             print(f"  {x.id}  {x.function}  line {x.line}  [{x.op}]\n"
                   f"      - {x.before}\n      + {x.after}")
+    errors += [f"{r.mutant.id} ({r.mutant.function}): {r.detail}"
+               for r in rs if r.status == "error" and r.detail.startswith("pytest")]
     if errors:
-        print(f"\nErrors ({len(errors)}): these mutants were not measured")
+        print(f"\nErrors ({len(errors)}): what they concern was not measured")
         for e in errors:
             print(f"  {e}")
-    errored = [r for r in rs if r.status == "error" and r.detail.startswith("pytest")]
-    for r in errored:
-        print(f"  {r.mutant.id}: {r.detail}")
-    if errored and not errors:
-        errors.append("mutant runs failed")
     return 100 * k / n if n else None
 
 
