@@ -73,7 +73,7 @@ def ctc_nll(log_probs: torch.Tensor, target: list[int], blank: int = BLANK):
     T, S = len(log_probs), len(ext)
     alpha = torch.full((S,), -torch.inf)
     alpha[0] = log_probs[0, blank]  # a path starts with a blank ...
-    if S > 1:
+    if target:
         alpha[1] = log_probs[0, ext[1]]  # ... or with the first symbol
     for t in range(1, T):
         prev = alpha.clone()
@@ -84,8 +84,7 @@ def ctc_nll(log_probs: torch.Tensor, target: list[int], blank: int = BLANK):
             if s > 1 and ext[s] != blank and ext[s] != ext[s - 2]:
                 terms.append(prev[s - 2])  # skip the blank between different symbols
             alpha[s] = torch.logsumexp(torch.stack(terms), 0) + log_probs[t, ext[s]]
-    end = alpha[-2:] if S > 1 else alpha[-1:]  # finish on the last symbol or blank
-    return -torch.logsumexp(end, 0)
+    return -torch.logsumexp(alpha[-2:], 0)  # end on the last symbol or the last blank
 # --8<-- [end:ctc_forward]
 
 
