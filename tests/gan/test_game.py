@@ -164,6 +164,8 @@ def test_alternating_loop_moves_G_towards_the_data():
     assert run["d_fake_first"].mean() < 0.1  # after D's head start the fakes score low
     first_sat, first_ns = run["log"][0, 3], run["log"][0, 4]
     assert first_ns > 10 * first_sat  # the non-saturating loss's signal is larger
+    # the seed's "D ends up a sharp-eyed judge": at the end it scores fakes about 1/2
+    assert abs(run["log"][-50:, 2].mean() - 0.5) < 0.1
 
 
 def test_forward_kl_matches_moments_and_reverse_kl_picks_a_mode():

@@ -136,3 +136,19 @@ def test_d_batches_hold_samples_points_in_rows_of_pack():
     X, _ = d_batches(G, C, cfg, 2, 256)  # a row holds two independent ring points
     dist = torch.cdist(X.reshape(-1, 2), C).min(dim=1)[0]
     assert (dist < 5 * SIGMA).all()
+
+
+@pytest.mark.parametrize("metric", [mode_coverage, mode_coverage_scratch])
+def test_high_quality_means_strictly_closer_than_3_sigma(metric):
+    # binary-exact numbers: sigma 0.5, a sample exactly 1.5 away is not high quality
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    on_the_edge = torch.tensor([[1.5, 0.0], [10.0, 1.5]])
+    assert metric(on_the_edge, centers, 0.5) == (0, 0.0)
+    inside = torch.tensor([[1.499, 0.0], [10.0, 1.499]])
+    assert metric(inside, centers, 0.5) == (2, 1.0)  # just inside: good
+    assert mode_kl(on_the_edge, centers, 0.5) == pytest.approx(math.log(2))  # none
+
+
+def test_mode_kl_without_any_good_sample_is_as_bad_as_one_mode():
+    assert mode_kl(torch.zeros(5, 2), C, SIGMA) == pytest.approx(math.log(8))
+    assert mode_kl(C[4][None], C, SIGMA) == pytest.approx(math.log(8))  # one sample

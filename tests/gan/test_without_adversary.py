@@ -83,3 +83,37 @@ def test_seed_idea_ascent_on_a_trained_D_piles_points_narrower_than_the_data():
     modes, good = mode_coverage(X, C, cfg.sigma)
     assert modes == 8 and good > 0.95
     assert spread_ratio(X, C, cfg.sigma) < 0.9  # the data would give 1
+
+
+def _steep_D():
+    torch.manual_seed(2)
+    D = mlp(2, 1, 16)
+    with torch.no_grad():
+        D[-1].weight.mul_(50)  # a steep logit: |grad log D| far above 1 almost everywhere
+    return D
+
+
+def test_the_cap_is_active_on_a_steep_D_and_both_ascents_apply_it():
+    D, X0 = _steep_D(), 3 * torch.randn(40, 2)
+    X1, path = ascend_scratch(D, X0, 5, 0.1, keep_path=True)
+    steps = (path[1:] - path[:-1]).norm(dim=2)
+    assert steps.max() <= 0.1 + 1e-5 and (steps > 0.1 - 1e-4).float().mean() > 0.5
+    X2 = ascend_torch(D, X0, 5, 0.1)
+    torch.testing.assert_close(X1, X2)  # the hook caps exactly like the scratch code
+    assert not X1.requires_grad and not X2.requires_grad and not path.requires_grad
+
+
+def test_spread_ratio_by_hand():
+    centers = torch.tensor([[0.0, 0.0]])
+    # binary-exact: sigma 0.5, so 1.5 is exactly 3 sigma and does not count
+    X = torch.tensor([[1.5, 0.0], [0.5, 0.0], [-0.5, 0.0]])
+    # two good points at distance 0.5: sqrt(mean(0.25) / 2) / 0.5 = sqrt(1/2)
+    assert abs(spread_ratio(X, centers, 0.5) - 0.5 ** 0.5) < 1e-6
+    assert spread_ratio(X[:2], centers, 0.5) == 0.0  # one good point: no spread
+
+
+def test_share_ratio_by_hand():
+    centers = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    X = torch.tensor([[0.0, 0.1]] * 3 + [[1.1, 0.0], [4.0, 0.0]])  # counts 3, 1, 1
+    assert share_ratio(X, centers) == 3.0
+    assert share_ratio(X[:4], centers) == 3.0  # an empty mode counts as 1, not 0
