@@ -20,6 +20,7 @@ the newest cached runs without hashing or running anything.
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import logging
@@ -67,6 +68,12 @@ TEXT = {
             "To reproduce it, from the repository root:"
         ),
     },
+}
+
+RESULTS = "<!-- results -->"  # results.md: every published number the demos rerun
+HEADER = {
+    "zh": "| 结果 | 来源 | 论文的数字 | 我们测得 | 核对 |\n|:--|:--|--:|--:|:-:|\n",
+    "en": "| Result | Source | Paper | Ours | Checked |\n|:--|:--|--:|--:|:-:|\n",
 }
 
 entries: dict[str, Path] = {}  # demo name -> its cached outputs, for this build
@@ -160,11 +167,54 @@ def on_page_markdown(markdown, page, config, files):
             report.warning(f"{where} at the {preset} preset ({detail})")
         return claim_mark(name, key, verdict, lang, preset)
 
+    if RESULTS in markdown:
+        markdown = markdown.replace(RESULTS, results_table(lang))
     markdown = CLAIM.sub(substitute_claim, METRIC.sub(substitute_metric, markdown))
     demo = _demo_of(page.file.src_uri)
     if demo and demo in entries:
         markdown = markdown.rstrip("\n") + "\n\n" + stamp(demo, lang)
     return markdown
+
+
+def results_table(lang: str) -> str:
+    """One row per published number a demo declares in ``REPRODUCES``: what, source,
+    the paper's value, ours (a metric) and the claim relating them (a mark)."""
+    rows = []
+    for name, demo in registry.discover().items():
+        for item in reproduces(demo.path):
+            fmt = item.get("format", "")
+            what = item["what"][0 if lang == "en" else 1]
+            page = pages_of_demo().get(name, "")
+            if page:
+                what = f"[{what}]({page})"
+            paper = item["paper"]  # a number, or the metric the demo reports it as
+            paper = (
+                f'{{{{ metric("{name}", "{paper}", "{fmt}") }}}}'
+                if isinstance(paper, str)
+                else format(paper, fmt)
+            )
+            rows.append(
+                f"| {what} | {item['source']} | {paper} | "
+                f'{{{{ metric("{name}", "{item["metric"]}", "{fmt}") }}}} | '
+                f'{{{{ claim("{name}", "{item["claim"]}") }}}} |'
+            )
+    return HEADER[lang] + "\n".join(rows)
+
+
+def reproduces(path: Path) -> list[dict]:
+    """A module's ``REPRODUCES`` list, read without importing it. Each item:
+    ``{"what": (en, zh), "source", "paper", "metric", "format", "claim"}``, where
+    ``paper`` is the published number or the name of the metric that holds it."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "REPRODUCES" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    return []
+
+
+def pages_of_demo() -> dict[str, str]:
+    return {demo: page for page, demo in pages().items()}
 
 
 def claim_mark(name: str, key: str, verdict: dict, lang: str, preset: str) -> str:
