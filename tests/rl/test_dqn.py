@@ -34,6 +34,11 @@ def test_td_target_by_hand():
 
 def test_replay_buffer_keeps_the_last_capacity_transitions():
     buf = ReplayBuffer(3, 1)
+    for i in (7, 8):  # not full yet: only what was added can come out
+        buf.add(np.array([[i]]), np.array([i]), np.array([i]), np.array([[i + 1]]),
+                np.array([False]))
+    assert set(buf.sample(64, np.random.default_rng(0))[1].tolist()) == {7, 8}
+    buf = ReplayBuffer(3, 1)
     for i in range(5):
         buf.add(np.array([[i]]), np.array([i]), np.array([i]), np.array([[i + 1]]),
                 np.array([False]))

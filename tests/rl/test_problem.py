@@ -64,12 +64,14 @@ def test_random_episode_records_one_state_and_reward_per_step():
     env = gym.make("FrozenLake-v1", is_slippery=True)  # 100-step time limit
     rng = np.random.default_rng(0)
     desc = "".join(env.unwrapped.desc.astype(str).flatten())
-    lengths, goals = [], 0
+    lengths, goals, seen = [], 0, set()
     for _ in range(300):
         states, rewards = random_episode(env, rng)
+        seen |= set(states)
         assert len(states) == len(rewards) >= 1 and states[0] == 0  # starts at S
         assert all(desc[s] in "SF" for s in states)  # never a state after the end
         assert sum(rewards) == rewards[-1] in (0.0, 1.0)  # only the last can pay
         lengths.append(len(states))
         goals += rewards[-1] == 1.0
     assert max(lengths) <= 100 and 0 < goals < 30  # a random walker rarely arrives
+    assert seen == {i for i, c in enumerate(desc) if c in "SF"}  # it does move on

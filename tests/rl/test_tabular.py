@@ -120,8 +120,9 @@ class TruncationAsTermination:
 def test_a_truncated_step_still_bootstraps(method):
     def learn(env):
         Q = np.array([[0.0, 0.0], [5.0, 5.0]])  # state 1 is worth 5 whatever we do
-        run_episode(env, Q, method, eps=0.0, lr=0.5, gamma=0.9,
-                    rng=np.random.default_rng(0))
+        total = run_episode(env, Q, method, eps=0.0, lr=0.5, gamma=0.9,
+                            rng=np.random.default_rng(0))
+        assert total == 1.0  # the episode's undiscounted return: one reward of 1
         return Q[0].max()
 
     right = learn(OneStep(terminated=False, truncated=True))
