@@ -244,3 +244,11 @@ def test_conv_macs_counts_per_example_as_an_int_and_cleans_up():
     net = nn.Sequential(nn.Conv2d(4, 2, 3), nn.ReLU(), nn.Conv2d(2, 5, 1))
     assert conv_macs(net, X) == 4 * 4 * 2 * 4 * 9 + 4 * 4 * 5 * 2
     assert all(not m._forward_hooks for m in net.modules())  # no hook left behind
+
+
+def test_batch_norm_of_a_constant_channel_is_finite():
+    """eps keeps the division defined when a channel has no variance at all."""
+    X = torch.randn(4, 2, 3, 3)
+    X[:, 1] = 5.0  # a dead channel: every value the same
+    Y = batch_norm2d(X, torch.ones(2), torch.tensor([0.0, 0.7]))
+    assert torch.isfinite(Y).all() and torch.allclose(Y[:, 1], torch.tensor(0.7))

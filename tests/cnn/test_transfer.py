@@ -63,7 +63,7 @@ def _bn_state(net):
 
 def test_calibrate_bn_sets_the_statistics_of_the_given_images():
     torch.manual_seed(0)
-    features = DigitsCNN(4).features
+    features = DigitsCNN(4).features.eval()  # whatever mode it arrives in
     X = torch.rand(50, 1, 8, 8) * 3 + 1
     calibrate_bn(features, X)
     bn = features[1]
@@ -130,3 +130,16 @@ def test_claims_return_bools():
     metrics |= {k.replace("_acc", "_min"): 0.4 for k in keys}
     metrics |= {f"{s}_mean_acc": 0.5 for s in strategies}
     assert all(isinstance(rule(metrics), bool) for rule in CLAIMS.values())
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "frozen random"])
+def test_frozen_learners_start_with_the_source_images_statistics(strategy):
+    torch.manual_seed(0)
+    cfg = Config(num_channels=4)
+    X_source = torch.rand(40, 1, 8, 8) * 2 + 0.5
+    net = make_learner(strategy, DigitsCNN(4, num_classes=5), X_source, cfg)
+    with torch.no_grad():
+        z = net.features[0](X_source)  # what the first batch norm sees
+    assert torch.allclose(net.features[1].running_mean, z.mean(dim=(0, 2, 3)),
+                          atol=1e-5)
+    assert not net.features.training
