@@ -243,7 +243,8 @@ def plot(dqn_curves, pg_curves, cfg: Config, out: Path) -> None:
             ylabel="return", title="Training returns, one line per seed",
             ylim=(0, 520))
     ax1.set(xlabel="environment steps of training (thousands)",
-            title=f"DQN greedy policy, {cfg.check_episodes}-episode checks (star: kept)")
+            title=f"DQN greedy policy, {cfg.check_episodes}-episode checks "
+            "(star: kept)")
     for ax in (ax0, ax1):  # below the axes: the curves fill every corner
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
     save_figure(fig, out / "curves.svg", zh=ZH)

@@ -166,7 +166,8 @@ def train(cfg: Config, seed: int, num_iters: int, baseline: bool = True):
     return policy, value, np.array(steps), np.array(curve)
 
 
-ESTIMATORS = ("with baseline V(s)", "without baseline", "TD advantage r + γV(s') - V(s)")
+ESTIMATORS = ("with baseline V(s)", "without baseline",
+              "TD advantage r + γV(s') - V(s)")
 
 
 def gradient_spread(cfg: Config, policy, value, seed: int) -> dict:
@@ -218,7 +219,8 @@ def plot(runs: dict, spread: dict, out: Path) -> None:
             ["C0", "C1", "C2"], [("-", "o"), ("--", "s"), (":", "^")], spread.items()):
         ax1.plot(episodes, cos, ls=style, marker=marker, color=color, label=label)
     ax1.set_xscale("log", base=2)
-    ax1.set_xticks(spread[ESTIMATORS[0]][0], [f"{k:g}" for k in spread[ESTIMATORS[0]][0]])
+    sizes = spread[ESTIMATORS[0]][0]
+    ax1.set_xticks(sizes, [f"{k:g}" for k in sizes])
     ax1.minorticks_off()
     ax1.set(xlabel="episodes averaged in one estimate", ylim=(0, 1),
             ylabel="cosine with the reference gradient (held-out)",

@@ -67,7 +67,8 @@ def store_everything(buffer, obs, a, r, obs_next, terminated, truncated, prev_do
 def fill(store, max_episode_steps, policy, steps=40):
     """Step 3 CartPole copies with ``policy`` and ``store`` every step; return the
     buffer's transitions."""
-    env = gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="vector_entry_point",
+    env = gym.make_vec("CartPole-v1", num_envs=3,
+                       vectorization_mode="vector_entry_point",
                        max_episode_steps=max_episode_steps)
     buffer = ReplayBuffer(1000, 4)
     obs, _ = env.reset(seed=0)
@@ -117,7 +118,8 @@ def test_the_two_storing_mistakes_are_caught():
     s, _, s_next, term = fill(store_truncation_as_end, 3, balance)
     assert problems(s, s_next, term, True) == ["a time limit was stored as a real end"]
     s, _, s_next, term = fill(store_everything, 3, balance)
-    assert problems(s, s_next, term, True) == ["a reset step was stored as a transition"]
+    assert problems(s, s_next, term, True) == [
+        "a reset step was stored as a transition"]
     s, _, s_next, term = fill(store_everything, 500, always_left)
     assert "a reset step was stored as a transition" in problems(s, s_next, term, False)
 
