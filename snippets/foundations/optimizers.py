@@ -255,7 +255,7 @@ def minima_fraction(dim: int, num: int, rng) -> float:
 
 
 def permute_hidden(W1, b1, W2, perm):
-    """Reorder the hidden units of x -> W2 g(W1 x + b1): other weights, same function."""
+    """Reorder the hidden units of W2 g(W1 x + b1): other weights, same function."""
     return W1[perm], b1[perm], W2[:, perm]
 # --8<-- [end:critical]
 
