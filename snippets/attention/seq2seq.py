@@ -373,7 +373,6 @@ ZH = {
     "exact match on held-out days": "留出日期上的完全正确率",
     "per input format, {} held-out days each (shortest at the top)":
         "按输入写法，每种 {} 个留出日期（最短的在最上面）",
-    **{render(EXAMPLE, f): render(EXAMPLE, f) for f in FORMATS},  # inputs stay English
 }
 
 
@@ -399,7 +398,8 @@ def plot_by_format(scores: dict, losses: dict, num_days: int, out: Path) -> None
             "(shortest at the top)")
     ax2.invert_yaxis()
     ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    save_figure(fig, out / "by_format.png", zh=ZH)
+    inputs = {render(EXAMPLE, f): render(EXAMPLE, f) for f in FORMATS}  # stay English
+    save_figure(fig, out / "by_format.png", zh={**ZH, **inputs})
 
 
 def main(cfg: Config = Config(), out: Path = Path("out/attention-seq2seq")) -> dict:

@@ -130,6 +130,22 @@ def test_additive_attention_weights_are_a_distribution_over_real_positions():
     assert torch.allclose(c, torch.einsum("bt,btd->bd", alpha, H), atol=1e-6)
 
 
+def test_additive_attention_is_the_formula_and_nothing_more():
+    """e_j = v^T tanh(W_s s + W_h h_j), computed by hand from the same weights; the
+    scorer has exactly a (q + k + 1) parameters (no biases)."""
+    torch.manual_seed(0)
+    q, k, a = 4, 6, 5
+    attn = AdditiveAttention(q, k, a)
+    assert sum(p.numel() for p in attn.parameters()) == a * (q + k + 1)
+    s, H = torch.randn(2, q), torch.randn(2, 7, k)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    W_s, W_h, v = attn.W_s.weight, attn.W_h.weight, attn.v.weight[0]
+    e = torch.tanh((s @ W_s.T)[:, None] + H @ W_h.T) @ v  # (2, 7)
+    c, alpha = attn(s, attn.W_h(H), H, mask)
+    assert torch.allclose(alpha, e.softmax(-1), atol=1e-6)
+    assert torch.allclose(c, (e.softmax(-1)[..., None] * H).sum(1), atol=1e-6)
+
+
 def test_attention_model_teacher_forcing_matches_greedy_path():
     torch.manual_seed(0)
     model = AttnSeq2Seq(8, 6, 5).eval()

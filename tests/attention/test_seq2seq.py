@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from snippets.attention.seq2seq import (
-    BOS, EOS, FIELDS, FORMAT_NAMES, FORMATS, TGT_CHARS, TGT_ID, Encoder, Seq2Seq,
+    BOS, EOS, FIELDS, FORMAT_NAMES, PAD, SRC_ID, FORMATS, TGT_CHARS, TGT_ID, Encoder, Seq2Seq,
     all_days, bleu, by_format, clipped_precision, encode_pairs, exact_matches,
     field_spans, greedy_decode, input_lengths, make_data, ngrams, number_words,
-    ordinal_words, render, smooth, split_days, to_string, train, year_words,
+    ordinal_words, render, smooth, split_days, suffix, to_string, train, year_words,
 )
 
 
@@ -59,6 +59,14 @@ def test_known_renderings():
          "thirty-first"]
     assert number_words(98) == "ninety-eight" and year_words(2000) == "two thousand"
     assert year_words(2049) == "twenty forty-nine"
+    assert [number_words(n) for n in (0, 13, 19, 20, 40, 41, 90)] == \
+        ["zero", "thirteen", "nineteen", "twenty", "forty", "forty-one", "ninety"]
+    assert [year_words(y) for y in (1950, 1999, 2001, 2009, 2010, 2011)] == [
+        "nineteen fifty", "nineteen ninety-nine", "two thousand and one",
+        "two thousand and nine", "twenty ten", "twenty eleven"]
+    assert [f"{n}{suffix(n)}" for n in (1, 2, 3, 4, 10, 11, 12, 13, 20, 21, 22, 23,
+                                        30, 31)] == \
+        "1st 2nd 3rd 4th 10th 11th 12th 13th 20th 21st 22nd 23rd 30th 31st".split()
 
 
 def test_generator_round_trips_on_every_format():
@@ -89,6 +97,8 @@ def test_encode_pairs_shapes_and_to_string():
     pairs = [("3/3/98", "1998-03-03"), ("19980303", "1998-03-03")]
     X, X_len, Y_in, Y_out = encode_pairs(pairs)
     assert X.shape == (2, 8) and X_len.tolist() == [6, 8]
+    assert X[0].tolist() == [SRC_ID[c] for c in "3/3/98"] + [PAD, PAD]
+    assert X[1].tolist() == [SRC_ID[c] for c in "19980303"]
     assert Y_in.shape == Y_out.shape == (2, 11)
     assert to_string(Y_out[0]) == "1998-03-03"
     assert torch.equal(Y_in[0, 1:], Y_out[0, :-1])
@@ -220,6 +230,45 @@ def test_train_feeds_the_true_previous_symbol_not_the_models_prediction():
         assert not torch.equal(Y_in[:, 1:], predicted)  # so the check can tell
 
 
+def test_train_is_adam_with_one_cycle_and_clipping_on_teacher_forced_batches():
+    """``train`` against a loop written out here: same batches, zero_grad, backward,
+    clip at norm 1, Adam step, one-cycle step; the same losses and weights result."""
+    from snippets.attention.seq2seq import batches
+
+    pairs = make_data(_tiny_train_config(num_train=64, num_test=4))[0]
+    data = encode_pairs(pairs)
+    cfg = _tiny_train_config(num_steps=4, batch_size=8, lr=0.05)
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(Seq2Seq(8, 6))
+        with torch.no_grad():  # large weights, large gradients: clipping matters
+            for p in models[-1].parameters():
+                p.mul_(4.0)
+    model, ref = models
+    losses = train(model, data, cfg)
+    X, X_len, Y_in, Y_out = data
+    opt = torch.optim.Adam(ref.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.num_steps)
+    gen, queue, expected = torch.Generator().manual_seed(cfg.seed), [], []
+    for _ in range(cfg.num_steps):
+        queue = queue or batches(X_len, cfg.batch_size, gen)
+        idx = queue.pop()
+        T = int(X_len[idx].max())
+        loss = torch.nn.functional.cross_entropy(
+            ref(X[idx, :T], X_len[idx], Y_in[idx]).flatten(0, 1), Y_out[idx].flatten())
+        opt.zero_grad()
+        loss.backward()
+        norm = nn.utils.clip_grad_norm_(ref.parameters(), 1.0)
+        assert norm > 1.0  # so the clipping matters here
+        opt.step()
+        sched.step()
+        expected.append(loss.item())
+    assert losses == pytest.approx(expected, rel=1e-5)
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_each_output_depends_on_the_previous_one():
     """Seed: the decoder "outputs everything in one go". It emits one symbol at a
     time, each conditioned on the one before: change y_1 and step 2 changes."""
@@ -267,6 +316,10 @@ def test_bleu_brevity_penalty_and_perfect_match():
     assert math.isclose(bleu("cat on the mat".split(), refs), math.exp(-0.5))
     assert bleu("mat the on cat".split(), refs) == 0.0  # no bigram matches
     assert bleu([], refs) == 0.0
+    # the brevity penalty uses the reference CLOSEST in length (6), not the shortest
+    near = "a b c d e".split()
+    assert math.isclose(bleu(near, ["x y z".split(), "a b c d e f".split()]),
+                        math.exp(1 - 6 / 5))
     # a candidate longer than the closest reference pays no brevity penalty
     long = "there is a cat on the mat today".split()
     p = [clipped_precision(long, refs, n) for n in range(1, 5)]
