@@ -407,6 +407,8 @@ class Select:
         dropped = [it for it in items if it.nodeid not in order]
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+        if session.testsfailed:  # a test file did not import: pytest stops, status 2
+            return
         if len(keep) != len(self.ids):
             found = {it.nodeid for it in keep}
             lost = [i for i in self.ids if i not in found]

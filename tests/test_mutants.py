@@ -42,8 +42,8 @@ def test_generated_mutants_parse_to_the_intended_change():
         assert changed == [m.line - 1], m
         compile(m.source, "fixture.py", "exec")
     # `i = 0` binds i for the first time: removing it would only raise NameError
-    assert not [m for m in ms if m.function == "count_up" and m.line == 20
-                and m.op == "statement removed"]
+    first_binding = [ln.strip().startswith("i = 0") for ln in original].index(True) + 1
+    assert [m.op for m in ms if m.line == first_binding] == ["0 → 1"]
 
 
 def test_unknown_function_is_a_configuration_error(tmp_path):
@@ -74,6 +74,9 @@ def test_harness_kills_survives_and_reports_errors_as_expected(tmp_path):
             ("count_up", "< → <="), ("larger", "max → min"),
             ("Scaler.__init__", "statement removed"),
             ("Scaler.apply", "* → /")} <= {k[1:] for k in killed}
+    for op in ("+ → -", "returns None"):  # add() runs when the fixture is imported
+        assert fate[("selftest.fixture", "add", op)] == (
+            "killed", "tests could not import the mutant")
     for op in ("+= → -=", "statement removed"):  # endless loops
         status, detail = fate[("selftest.fixture", "count_up", op)]
         assert status == "killed" and detail.startswith("timeout"), detail

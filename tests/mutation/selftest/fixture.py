@@ -7,7 +7,11 @@ import functools
 
 
 def add(a, b):
-    return a + b  # + -> - and return None: killed (add(2, 3) == 5)
+    return a + b  # + -> - and return None: killed (the module no longer imports)
+
+
+if add(2, 2) != 4:  # runs at import, as module-level code in a demo does
+    raise ImportError("add is broken")
 
 
 def clip(x, hi):
