@@ -157,6 +157,10 @@ SWAP = {"max": "min", "min": "max", "amax": "amin", "amin": "amax",
         "mul_": "add_", "add_": "mul_"}
 # x.detach() -> x: gradient flow; x.clone() -> x: aliasing
 DROPPED_CALLS = {"detach", "clone", "copy"}
+# f(a, b) == f(b, a): swapping their first two arguments could never be detected
+SYMMETRIC = {"min", "max", "minimum", "maximum", "fmin", "fmax", "hypot", "dist",
+             "transpose", "swapaxes", "swapdims", "mse_loss", "l1_loss",
+             "smooth_l1_loss", "huber_loss", "equal", "isclose"}
 QUIET_CALLS = {"print", "warn", "set_postfix", "set_description"}
 SKIPPED = (ast.JoinedStr, ast.Assert, ast.Raise, ast.Global, ast.Nonlocal, ast.Import,
            ast.ImportFrom)
@@ -244,7 +248,8 @@ def mutations(node: ast.AST, bound: set[str]):
                 and not node.keywords):
             yield here, f.value, f".{f.attr}() removed"
         pos = node.args
-        if (len(pos) >= 2 and not any(isinstance(a, ast.Starred) for a in pos[:2])
+        if (len(pos) >= 2 and name not in SYMMETRIC
+                and not any(isinstance(a, ast.Starred) for a in pos[:2])
                 and ast.dump(pos[0]) != ast.dump(pos[1])):
             args = [pos[1], pos[0], *pos[2:]]
             yield here, ast.Call(node.func, args, node.keywords), "arguments swapped"

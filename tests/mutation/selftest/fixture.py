@@ -4,6 +4,7 @@ fixture_checks.py tests them; the comments say what must happen to each mutant.
 """
 
 import functools
+import math
 
 
 def add(a, b):
@@ -28,7 +29,11 @@ def count_up(n):
 
 
 def larger(a, b):
-    return max(a, b)  # max -> min: killed; arguments swapped: survives (equivalent)
+    return max(a, b)  # max -> min: killed; max(b, a) is not tried: max is symmetric
+
+
+def common(a, b):
+    return math.gcd(a, b)  # arguments swapped: survives (gcd is symmetric too)
 
 
 def untested(x):

@@ -1,6 +1,6 @@
 """The tests of fixture.py (named so that `pytest tests` does not collect them)."""
 
-from tests.mutation.selftest.fixture import Scaler, add, clip, count_up, larger
+from tests.mutation.selftest.fixture import Scaler, add, clip, common, count_up, larger
 
 
 def test_add():
@@ -18,6 +18,10 @@ def test_count_up():
 
 def test_larger():
     assert larger(1, 2) == 2
+
+
+def test_common():
+    assert common(4, 6) == 2
 
 
 def test_scaler():
