@@ -350,7 +350,7 @@ def plot_minima(fractions: dict, cfg: Config, out: Path) -> None:
     for d in dims[~seen]:  # none seen: below the resolution 1 / num_hessians
         ax.plot(d, 1 / cfg.num_hessians, "kv")
         ax.annotate(f"0 of {cfg.num_hessians}", (d, 1 / cfg.num_hessians),
-                    (d - 1.1, 0.4 / cfg.num_hessians), fontsize=8)
+                    (d, 4 / cfg.num_hessians), fontsize=8, ha="center")
     ax.set_yscale("log"), ax.set_xticks(dims)
     ax.set_xlabel("dimension d of the critical point")
     ax.set_ylabel("share that are minima")
