@@ -32,7 +32,7 @@ CJK_FONT = Path(__file__).resolve().parent / "fonts" / "NotoSansCJKsc-Regular-su
 KEEP_LATIN = {
     "ReLU", "GELU", "Leaky", "Maxout", "PReLU", "ELU", "sigmoid", "tanh", "softmax",
     "Adam", "AdamW", "RMSProp", "AdaGrad", "Nesterov", "PacGAN", "PacGAN2", "Xavier",
-    "He", "LeNet", "AlexNet", "VGG", "ResNet", "GoogLeNet", "Inception", "YOLO",
+    "He", "Glorot", "LeCun", "LeNet", "AlexNet", "VGG", "ResNet", "GoogLeNet", "Inception", "YOLO",
     "word2vec", "GloVe", "MNIST", "FrozenLake", "CartPole", "CliffWalking", "REINFORCE",
     "SARSA", "Wasserstein", "epsilon", "argmax", "log", "exp", "max", "min", "mean",
     "std", "var", "Bernoulli", "Gaussian", "logit", "logits", "id", "torch",
@@ -165,13 +165,14 @@ def translate_figure(fig, zh: dict[str, str]) -> set[str]:
             new = [translate(t)[0] for t in labels]
             if new != labels:  # category ticks: fix them, or a redraw restores English
                 axis.set_ticks(axis.get_ticklocs(), new)
+    done = set(zh.values())  # tick labels above are already in Chinese
     untranslated = set()
     for artist in fig.findobj(Text):
         text = artist.get_text()
         new, found = translate(text)
         if found:
             artist.set_text(new)
-        elif _needs_chinese(text):
+        elif text not in done and _needs_chinese(text):
             untranslated.add(text)
     return untranslated
 
