@@ -27,16 +27,17 @@ from matplotlib.text import Text  # noqa: E402
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 # The project's own CJK font (a subset of Noto Sans CJK SC, OFL): Chinese figures never
 # depend on what the machine has installed. scripts/subset_font.py regenerates it.
-CJK_FONT = Path(__file__).resolve().parent / "fonts" / "NotoSansCJKsc-Regular-subset.otf"
+CJK_FONT = Path(__file__).resolve().parent / "fonts/NotoSansCJKsc-Regular-subset.otf"
 # Names a Chinese label keeps in Latin letters without a translation entry.
-KEEP_LATIN = {
-    "ReLU", "GELU", "Leaky", "Maxout", "PReLU", "ELU", "sigmoid", "tanh", "softmax",
-    "Adam", "AdamW", "RMSProp", "AdaGrad", "Nesterov", "PacGAN", "PacGAN2", "Xavier",
-    "He", "Glorot", "LeCun", "LeNet", "AlexNet", "VGG", "ResNet", "GoogLeNet", "Inception", "YOLO",
-    "word2vec", "GloVe", "MNIST", "FrozenLake", "CartPole", "CliffWalking", "REINFORCE",
-    "SARSA", "Wasserstein", "epsilon", "argmax", "log", "exp", "max", "min", "mean",
-    "std", "var", "Bernoulli", "Gaussian", "logit", "logits", "id", "torch",
-}
+KEEP_LATIN = set(
+    """
+    ReLU GELU Leaky Maxout PReLU ELU sigmoid tanh softmax Adam AdamW RMSProp
+    AdaGrad Nesterov PacGAN PacGAN2 Xavier He Glorot LeCun LeNet AlexNet VGG ResNet
+    GoogLeNet Inception YOLO word2vec GloVe MNIST FrozenLake CartPole CliffWalking
+    REINFORCE SARSA Wasserstein epsilon argmax log exp max min mean std var
+    Bernoulli Gaussian logit logits id torch
+    """.split()
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -104,7 +105,9 @@ def save_figure(fig, path: Path, zh: dict[str, str] | None = None) -> Path:
             )
         with _glyph_problems() as problems:
             fig.savefig(zh_path(path), bbox_inches="tight", metadata=metadata)
-        missing = {m for m in problems if re.search("missing from font|have a glyph", m)}
+        missing = {
+            m for m in problems if re.search("missing from font|have a glyph", m)
+        }
         if missing:
             plt.close(fig)
             raise ValueError(
@@ -142,9 +145,9 @@ def zh_path(path: Path) -> Path:
 def translate_figure(fig, zh: dict[str, str]) -> set[str]:
     """Replace every text of ``fig`` by its entry in ``zh``; return what needed one and
     had none."""
+    # "class {}" -> ^class (.+?)$, so a formatted title finds its template
     patterns = [
-        (re.compile("^" + ".+?".join(map(re.escape, k.split("{}"))).replace(
-            ".+?", "(.+?)") + "$", re.S), v)
+        (re.compile("^" + "(.+?)".join(map(re.escape, k.split("{}"))) + "$", re.S), v)
         for k, v in zh.items()
         if "{}" in k
     ]
