@@ -39,4 +39,4 @@ mutants: install  ## mutation testing of the from-scratch code: [PART=cnn] [MODU
 		$(if $(JOBS),--jobs $(JOBS))
 
 clean:
-	rm -rf site .cache out build
+	rm -rf site .cache out build .mutants

@@ -3,7 +3,8 @@
     python scripts/bench.py            # what `make bench` runs; real presets
     python scripts/bench.py --preset tiny
 
-Starts from an empty ``.cache`` (the cold build fills it again), prints a table and
+Starts from an empty ``.cache`` (the cold build fills it again), prints a table, runs
+Lighthouse on one page of each kind in both languages (scripts/lighthouse.py) and
 writes ``build/bench.json``. Goals (issue #2): cold ≤ 600 s on 2 cores, warm ≤ 1.2 × a
 build with demo execution off, one touched note ≤ 5 s.
 """
@@ -24,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from snippets.registry import cached_entries  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import lighthouse  # noqa: E402
 
 NOTE = ROOT / "docs" / "zh" / "cnn" / "convolution.md"
 
@@ -94,7 +98,9 @@ def main() -> int:
     args = parser.parse_args()
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", DLNOTES_PRESET=args.preset)
     site = ROOT / "build" / "bench-site"
-    shutil.rmtree(ROOT / ".cache", ignore_errors=True)
+    for cached in ROOT.joinpath(".cache").glob("*"):  # cold: no demo or page caches
+        if cached.name != "node":  # (Lighthouse's own install stays)
+            shutil.rmtree(cached) if cached.is_dir() else cached.unlink()
 
     results = {"preset": args.preset, "cores": os.cpu_count()}
     results["cold_s"] = timed_build(env, site)
@@ -127,6 +133,8 @@ def main() -> int:
             f"{k}={v:.4g}" for k, v in metrics.items() if k not in ("wall_s", "cpu_s")
         )
         print(f"  {name:28s} {metrics['wall_s']:8.1f} {metrics['cpu_s']:8.1f}  {rest}")
+    results["lighthouse"] = lighthouse.audit(site)
+    lighthouse.report(results["lighthouse"])
     out = ROOT / "build" / "bench.json"
     out.write_text(json.dumps(results, indent=1, sort_keys=True))
     print(f"\nwritten to {out.relative_to(ROOT)}")
