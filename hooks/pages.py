@@ -6,6 +6,10 @@
   language's: ``on_post_build`` splits Material's one two-language index into
   ``search/search_index.json`` (中文) and ``en/search/search_index.json``, and a few
   lines of script hold Material's request until the search box gets focus.
+- Notebook pages (mkdocs-jupyter) inline nbconvert's ~600 KB of CSS and every figure
+  as base64: the CSS moves to one shared, cacheable file, and a figure that the demo's
+  page also shows is linked (lazily, sized) instead, with the alt text that page gives
+  it in the same language.
 - Material's ``<link rel="alternate" hreflang>`` lines make its script fetch
   ``<page>/sitemap.xml`` for every alternate (a 404 on every page with page-level
   alternates, as mkdocs-static-i18n writes them); the language switcher does not need
@@ -14,6 +18,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import posixpath
 import re
@@ -23,6 +29,12 @@ from pathlib import Path
 from mkdocs.plugins import event_priority
 
 SIZES: dict[str, Path] = {}  # site path of every file -> its source, for figure sizes
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+INLINE_IMG = re.compile(
+    r'<img alt="[^"]*"(?: class="")? src="data:image/([a-z+]+);base64,([^"]+)"'
+)
+STYLE = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
+FIGURE_ALT = re.compile(r"!\[([^\]]*)\]\(\.\./figures/([^/]+)/([^)\s]+)\)")
 IMG = re.compile(r'<img (?=[^>]*src="([^"]+\.(?:png|svg))")([^>]*?)\s*/?>')
 ALTERNATE = re.compile(r'\s*<link rel="alternate" href="[^"]*" hreflang="[^"]*">')
 SEARCH_LABEL = {"zh": "搜索", "en": "Search"}
@@ -80,7 +92,9 @@ def figure_size(path: Path) -> tuple[int, int] | None:
         width, height = struct.unpack(">II", path.read_bytes()[16:24])
         return width, height
     head = path.read_text(encoding="utf-8", errors="replace")[:2000]
-    found = re.search(r'<svg[^>]*\swidth="([\d.]+)(pt|px)?"[^>]*\sheight="([\d.]+)(pt|px)?"', head)
+    found = re.search(
+        r'<svg[^>]*\swidth="([\d.]+)(pt|px)?"[^>]*\sheight="([\d.]+)(pt|px)?"', head
+    )
     if not found:
         return None
     scale = 4 / 3 if found.group(2) == "pt" else 1
@@ -112,9 +126,15 @@ def on_post_page(output, page, config):
         return f'<img {attributes}{extra} decoding="async" />'
 
     output = IMG.sub(sized, output)
+    if getattr(page, "nb_url", None):
+        output = lighter_notebook(output, page, config, lang)
     # a code block too wide for the screen scrolls: the keyboard must reach it too
-    output = output.replace("<pre><span></span><code>", '<pre><span></span><code tabindex="0">')
-    if "jupyter-wrapper" in output:  # nbconvert's code areas scroll: reachable by keyboard
+    output = output.replace(
+        "<pre><span></span><code>", '<pre><span></span><code tabindex="0">'
+    )
+    if (
+        "jupyter-wrapper" in output
+    ):  # nbconvert's code areas scroll: reachable by keyboard
         output = re.sub(r"<pre>", '<pre tabindex="0">', output)
         output = output.replace(
             '<div class="highlight-ipynb', '<div tabindex="0" class="highlight-ipynb'
@@ -122,7 +142,61 @@ def on_post_page(output, page, config):
     return output
 
 
-@event_priority(-200)  # after mkdocs-static-i18n (-100) has merged both languages' index
+def lighter_notebook(output: str, page, config, lang: str) -> str:
+    """nbconvert's inline CSS -> one shared file; base64 figures -> links with alt text."""
+    styles = STYLE.findall(output)
+    if styles:
+        css = "".join(re.sub(r"</?style[^>]*>", "", block) for block in styles)
+        name = f"assets/notebook-{hashlib.sha1(css.encode()).hexdigest()[:10]}.css"
+        target = Path(config.site_dir) / name
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(css, encoding="utf-8")
+        href = posixpath.relpath(name, posixpath.dirname(page.file.dest_uri))
+        output = STYLE.sub("", output)
+        output = output.replace(
+            "</head>", f'<link rel="stylesheet" href="{href}">\n</head>', 1
+        )
+    slug = page.file.dest_uri.split("/")[-2]
+    figures = _figures_by_content(slug, lang)
+
+    def linked(match):
+        found = figures.get(hashlib.sha1(base64.b64decode(match.group(2))).hexdigest())
+        if not found:
+            return match.group(0)
+        uri, alt = found
+        src = posixpath.relpath(uri, posixpath.dirname(page.file.dest_uri))
+        return f'<img alt="{alt}" src="{src}" loading="lazy"'
+
+    return INLINE_IMG.sub(linked, output)
+
+
+def _figures_by_content(slug: str, lang: str) -> dict[str, tuple[str, str]]:
+    """sha1 of each figure of demo ``slug`` served in this language -> (its site path,
+    the alt text its content page gives it in ``lang``)."""
+    prefix = "" if lang == "zh" else "en/"
+    alts = {}
+    for md in (DOCS / lang).rglob("*.md"):
+        for alt, figure_slug, name in FIGURE_ALT.findall(
+            md.read_text(encoding="utf-8")
+        ):
+            if figure_slug == slug:
+                alts[name] = alt.replace('"', "&quot;")
+    found = {}
+    for uri, source in SIZES.items():
+        if uri.startswith(f"{prefix}figures/{slug}/") and source.suffix in (
+            ".png",
+            ".svg",
+        ):
+            name = uri.rsplit("/", 1)[1]
+            digest = hashlib.sha1(source.read_bytes()).hexdigest()
+            found[digest] = (uri, alts.get(name, name))
+    return found
+
+
+@event_priority(
+    -200
+)  # after mkdocs-static-i18n (-100) has merged both languages' index
 def on_post_build(config):
     """One search index per language: Chinese pages at the root, English under en/."""
     site = Path(config.site_dir)
@@ -132,9 +206,14 @@ def on_post_build(config):
     index = json.loads(both.read_text(encoding="utf-8"))
     english = [d for d in index["docs"] if d["location"].startswith("en/")]
     chinese = [d for d in index["docs"] if not d["location"].startswith("en/")]
-    for target, docs in ((both, chinese), (site / "en" / "search" / "search_index.json", english)):
+    for target, docs in (
+        (both, chinese),
+        (site / "en" / "search" / "search_index.json", english),
+    ):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(
-            json.dumps({**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")),
+            json.dumps(
+                {**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")
+            ),
             encoding="utf-8",
         )
