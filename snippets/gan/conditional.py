@@ -111,7 +111,8 @@ def train(cfg: Config, X_train: np.ndarray, y_train: np.ndarray):
         if cfg.mismatch:  # a real image with any of the nine wrong labels is a fake too
             y_wrong = (y + torch.randint(1, NUM_CLASSES, y.shape)) % NUM_CLASSES
             logit_wrong = D(X, y_wrong)
-            loss_fake = (loss_fake + bce(logit_wrong, torch.zeros_like(logit_wrong))) / 2
+            loss_wrong = bce(logit_wrong, torch.zeros_like(logit_wrong))
+            loss_fake = (loss_fake + loss_wrong) / 2  # weights 1/2 as in GAN-CLS
         loss_D = bce(logit_real, torch.ones_like(logit_real)) + loss_fake
         opt_D.zero_grad(), loss_D.backward(), opt_D.step()
         logit_fake = D(X_fake, y_fake)  # same fakes, updated D
@@ -154,7 +155,8 @@ def mean_pairwise_distance(X: np.ndarray) -> float:
 
 def nearest_distance(X: np.ndarray, X_ref: np.ndarray) -> np.ndarray:
     """Distance from each row of X to its nearest row of X_ref (0 = an exact copy)."""
-    return torch.cdist(torch.from_numpy(X), torch.from_numpy(X_ref)).min(dim=1)[0].numpy()
+    dist = torch.cdist(torch.from_numpy(X), torch.from_numpy(X_ref))  # (N, N_ref)
+    return dist.min(dim=1)[0].numpy()
 
 
 ZH = {
@@ -189,9 +191,9 @@ def plot_rates(per_class, real_acc, n_real, n_fake: int, out: Path):
     """Dots with +-1 standard error (binomial): a dot's height, not a bar's length."""
     fig, ax = plt.subplots(figsize=(6, 3))
     k = np.arange(NUM_CLASSES)
-    for shift, rate, n, marker, label in ((-0.15, real_acc, n_real, "o", "real test digits"),
-                                          (0.15, per_class, n_fake, "s",
-                                           "generated, class asked for")):
+    rows = ((-0.15, real_acc, n_real, "o", "real test digits"),
+            (0.15, per_class, n_fake, "s", "generated, class asked for"))
+    for shift, rate, n, marker, label in rows:
         se = np.sqrt(rate * (1 - rate) / n)
         ax.errorbar(k + shift, rate, yerr=se, fmt=marker, ms=5, capsize=2, label=label)
     ax.set_xticks(k), ax.set_xlabel("class y")

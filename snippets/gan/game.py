@@ -32,11 +32,13 @@ class Config:
     lr: float = 1e-3  # Adam, both players
     dstar_steps: int = 1500  # steps to train D alone against a fixed G (checks D*)
     kl_steps: int = 1500  # Adam steps fitting one Gaussian to two modes (both KLs)
+    bilinear_steps: int = 200  # gradient steps on min_x max_y xy (lr 0.1)
     seed: int = 0
 
     @classmethod
     def tiny(cls) -> "Config":
-        return cls(num_steps=150, d_head_start=30, dstar_steps=150, kl_steps=150)
+        return cls(num_steps=150, d_head_start=30, dstar_steps=150, kl_steps=150,
+                   bilinear_steps=50)
 
 
 # --8<-- [start:losses]
@@ -76,8 +78,8 @@ def g_loss(logit_fake, saturating=False):
 # --8<-- [start:optimal_d]
 def optimal_d(x, mean_data, std_data, mean_g, std_g):
     """D*(x) = p_data(x) / (p_data(x) + p_g(x)) for two Gaussians."""
-    def pdf(v, m, s):
-        return torch.exp(-0.5 * ((v - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+    def pdf(v, m, s):  # the Gaussian's 1/sqrt(2 pi) cancels in the ratio
+        return torch.exp(-0.5 * ((v - m) / s) ** 2) / s
     p_data, p_g = pdf(x, mean_data, std_data), pdf(x, mean_g, std_g)
     return p_data / (p_data + p_g)
 # --8<-- [end:optimal_d]
@@ -199,6 +201,11 @@ def two_modes(x):
     return torch.logsumexp(torch.stack(logs), dim=0) + math.log(0.5)
 
 
+def kl_grid(log_a, log_b, dx):
+    """KL(a || b) = sum of a log(a / b) dx, for densities given as logs on a grid."""
+    return (log_a.exp() * (log_a - log_b)).sum() * dx
+
+
 def fit_gaussian_kl(reverse: bool, steps: int, x=torch.linspace(-8, 8, 1601)):
     """Fit q = N(mu, s^2) to the two modes on a grid by minimising KL(p||q) (forward)
     or KL(q||p) (reverse, the direction the non-saturating G loss contains)."""
@@ -207,13 +214,27 @@ def fit_gaussian_kl(reverse: bool, steps: int, x=torch.linspace(-8, 8, 1601)):
     opt, dx, log_p = torch.optim.Adam([mu, log_s], lr=0.05), x[1] - x[0], two_modes(x)
     for _ in range(steps):
         log_q = torch.distributions.Normal(mu, log_s.exp()).log_prob(x)
-        if reverse:  # sum q log(q/p): q is punished wherever p is small
-            kl = (log_q.exp() * (log_q - log_p)).sum() * dx
-        else:  # sum p log(p/q): q is punished wherever it misses p
-            kl = (log_p.exp() * (log_p - log_q)).sum() * dx
+        if reverse:  # q log(q/p): q is punished wherever p is small
+            kl = kl_grid(log_q, log_p, dx)
+        else:  # p log(p/q): q is punished wherever it misses p
+            kl = kl_grid(log_p, log_q, dx)
         opt.zero_grad(), kl.backward(), opt.step()
     return mu.item(), log_s.exp().item()
 # --8<-- [end:kl_fit]
+
+
+# --8<-- [start:bilinear]
+def bilinear_game(steps: int, lr: float, alternating: bool):
+    """Gradient play on min_x max_y x*y from (1, 1): x descends, y ascends. The only
+    equilibrium is (0, 0)."""
+    x, y, path = 1.0, 1.0, [(1.0, 1.0)]
+    for _ in range(steps):
+        x_new = x - lr * y  # d(xy)/dx = y
+        y = y + lr * (x_new if alternating else x)  # d(xy)/dy = x, before or after
+        x = x_new
+        path.append((x, y))
+    return np.array(path)
+# --8<-- [end:bilinear]
 
 
 ZH = {
@@ -239,6 +260,11 @@ ZH = {
     r"min KL$(p\|q)$: spreads over both": "最小化 KL(p‖q)：摊开盖住两个模式",
     r"min KL$(q\|p)$: sits on one": "最小化 KL(q‖p)：只占一个模式",
     "one Gaussian q fitted to two modes": "用一个高斯 q 拟合两个模式",
+    "simultaneous steps: spirals out": "同时更新：向外盘旋",
+    "alternating steps: circles forever": "交替更新：永远绕圈",
+    "equilibrium (0, 0)": "平衡点 (0, 0)", "start": "起点",
+    "x (minimises xy)": "x（最小化 xy）", "y (maximises xy)": "y（最大化 xy）",
+    r"gradient play on $\min_x \max_y\, xy$": "在 min_x max_y xy 上做梯度博弈",
 }
 
 
@@ -295,13 +321,15 @@ def plot_training(cfg, shots, run_ns, run_sat, out: Path) -> None:
                               (run_sat, "--", r"$\log(1-D)$ (minimax)")):
         ax.semilogy(run["w1"][:, 0], run["w1"][:, 1], style, label=label)
     ax.set_xlabel("G step"), ax.set_ylabel(r"$W_1$(fake, real)"), ax.legend(fontsize=8)
-    ax.yaxis.set_major_formatter("{x:g}"), ax.yaxis.set_minor_formatter("")
+    ax.set_yticks([0.1, 0.2, 0.5, 1, 2, 5]), ax.yaxis.set_minor_formatter("")
+    ax.yaxis.set_major_formatter("{x:g}")
     ax.set_title("distance to the data")
     ax = fig.add_subplot(grid_spec[1, 2:])
     for run, style, label in ((run_ns, "-", r"$-\log D$ (non-saturating)"),
                               (run_sat, "--", r"$\log(1-D)$ (minimax)")):
         ax.plot(run["log"][:, 0], run["log"][:, 1], style, lw=0.7, label=label)
-    ax.axhline(2 * math.log(2), color="k", ls=":", label=r"$2\log 2$: D = 1/2 everywhere")
+    ax.axhline(2 * math.log(2), color="k", ls=":",
+               label=r"$2\log 2$: D = 1/2 everywhere")
     ax.set_xlabel("G step"), ax.set_title("discriminator loss (sum of two BCE means)")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -332,6 +360,21 @@ def plot_kl(fits, out: Path) -> None:
     save_figure(fig, out / "kl_fit.svg", zh=ZH)
 
 
+def plot_bilinear(paths, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    labels = ("simultaneous steps: spirals out", "alternating steps: circles forever")
+    looks = ({"ls": "-", "lw": 1}, {"ls": "none", "marker": ".", "ms": 4})
+    for path, look, label in zip(paths, looks, labels):  # the orbit repeats: dots
+        ax.plot(path[:, 0], path[:, 1], label=label, **look)
+    ax.plot(0, 0, "k*", ms=10, label="equilibrium (0, 0)")
+    ax.plot(1, 1, "ko", ms=5, label="start")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.set_xlabel("x (minimises xy)"), ax.set_ylabel("y (maximises xy)")
+    ax.set_title(r"gradient play on $\min_x \max_y\, xy$")
+    save_figure(fig, out / "bilinear.svg", zh=ZH)
+
+
 def main(cfg: Config = Config(), out: Path = Path("out/gan-game")) -> dict:
     seed_everything(cfg.seed)
     use_style()
@@ -345,6 +388,10 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-game")) -> dict:
     plot_training(cfg, ns["shots"], ns, sat, out)
     plot_optimal_d(dstar, out)
     plot_kl(fits, out)
+    sim, alt = (bilinear_game(cfg.bilinear_steps, 0.1, alternating) for alternating
+                in (False, True))
+    plot_bilinear((sim, alt), out)
+    radius = [np.hypot(*p.T) for p in (sim, alt)]
     x, learned, target = dstar
     tail = ns["log"][-100:]  # the last 100 G steps of the non-saturating run
     with torch.no_grad():
@@ -371,7 +418,11 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-game")) -> dict:
             "d_head_start": cfg.d_head_start, "num_steps": cfg.num_steps,
             "tail_steps": len(tail), "band_share": BAND[1] - BAND[0],
             "kl_forward_mu": fits[0][0], "kl_forward_std": fits[0][1],
-            "kl_reverse_mu": fits[1][0], "kl_reverse_std": fits[1][1]}
+            "kl_reverse_mu": fits[1][0], "kl_reverse_std": fits[1][1],
+            "bilinear_steps": cfg.bilinear_steps,
+            "simultaneous_radius_growth": float(radius[0][-1] / radius[0][0]),
+            "alternating_radius_min": float(radius[1].min() / radius[1][0]),
+            "alternating_radius_max": float(radius[1].max() / radius[1][0])}
 
 
 CLAIMS = {
@@ -387,6 +438,10 @@ CLAIMS = {
     "d_trained_alone_matches_dstar": lambda m: m["dstar_max_err"] < 0.1,
     "forward_kl_fit_spreads_over_both_modes":
         lambda m: abs(m["kl_forward_mu"]) < 0.1 and m["kl_forward_std"] > 1.5,
+    "simultaneous_steps_spiral_away_from_the_equilibrium":
+        lambda m: m["simultaneous_radius_growth"] > 2,
+    "alternating_steps_circle_without_converging":
+        lambda m: m["alternating_radius_min"] > 0.5 and m["alternating_radius_max"] < 2,
     "reverse_kl_fit_sits_on_one_mode":
         lambda m: abs(m["kl_reverse_mu"] - 2) < 0.1 and m["kl_reverse_std"] < 0.6,
 }

@@ -157,7 +157,7 @@ def sample(G, cfg: Config) -> torch.Tensor:
 ZH = {
     "{}, step {}\n{}/{} modes, {} HQ": "{}，第 {} 步\n{}/{} 个模式，{} 高质量",
     "samples over training (seed {}; +: mode centres, 3 sigma is smaller than a +)":
-        "训练过程中的样本（种子 {}；+：模式中心，3σ 比 + 号还小）",
+        "训练过程中的样本（种子 {}；十字：模式中心，3σ 半径比十字还小）",
     "{}, seed {}: {} modes, {} HQ, KL {}": "{}，种子 {}：{} 个模式，{} 高质量，KL {}",
     "nearest mode k": "最近的模式 k", "share of HQ samples": "高质量样本中的比例",
     "GAN-256": "GAN-256",
@@ -224,7 +224,8 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
         for seed in cfg.seeds:
             shots[name][seed] = {}
             start = time.process_time()
-            G = train(cfg, pack, samples, seed, on_snapshot=shots[name][seed].__setitem__)
+            keep = shots[name][seed].__setitem__
+            G = train(cfg, pack, samples, seed, on_snapshot=keep)
             secs.append(time.process_time() - start)
             # score the samples drawn in the grid's last column, if there is one
             X = shots[name][seed].get(cfg.num_steps, None)
@@ -241,7 +242,7 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
                         f"{key}_kl_max": float(np.max(kls)),
                         f"{key}_kl_se": float(np.std(kls, ddof=1) / np.sqrt(len(kls)))
                         if len(kls) > 1 else 0.0,
-                        f"{key}_full_seeds": int(sum(k == cfg.num_modes for k in modes)),
+                        f"{key}_full_seeds": sum(k == cfg.num_modes for k in modes),
                         f"{key}_samples_per_step": samples,
                         f"{key}_rows_per_step": samples // pack,
                         f"{key}_cpu_s_per_run": float(np.mean(secs))})
@@ -254,7 +255,8 @@ def main(cfg: Config = Config(), out: Path = Path("out/gan-ring")) -> dict:
     plot_final(cfg, finals, out)
     X_real = sample_ring(cfg.num_eval, centers, cfg.sigma)  # a perfect G's score
     real_modes, real_good = mode_coverage(X_real, centers, cfg.sigma)
-    metrics["kl_diff_se"] = math.hypot(metrics["gan256_kl_se"], metrics["pacgan2_kl_se"])
+    se = [metrics.get(f"{k}_kl_se", 0.0) for k in ("gan256", "pacgan2")]
+    metrics["kl_diff_se"] = math.hypot(*se)  # s.e. of the difference of two means
     metrics.update({"num_seeds": len(cfg.seeds), "grid_seed": cfg.seeds[worst],
                     "num_steps": cfg.num_steps, "num_eval": cfg.num_eval,
                     "real_hq": real_good, "real_modes": real_modes,

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from snippets.gan.game import (Config, d_loss, d_loss_scratch, d_step,
                                fit_gaussian_kl, g_loss, g_loss_nonsaturating,
-                               g_loss_saturating, g_step, generator_grads, mlp,
-                               optimal_d, train, train_d_alone)
+                               g_loss_saturating, g_step, generator_grads, kl_grid,
+                               mlp, optimal_d, train, train_d_alone, two_modes)
 
 
 def _logits(n=50, seed=0):
@@ -126,7 +126,9 @@ def test_d_step_ignores_the_gradient_the_g_step_left_in_D():
     opt_wrong = torch.optim.SGD(wrong.parameters(), lr=0.1)
     d_loss(wrong(X), wrong(X_fake)).backward()
     opt_wrong.step()
-    d_step(D, torch.optim.SGD(D.parameters(), lr=0.1), X, X_fake)
+    with torch.no_grad():
+        before = d_loss(D(X), D(X_fake)).item()
+    assert d_step(D, torch.optim.SGD(D.parameters(), lr=0.1), X, X_fake) == before
     d_step(fresh, torch.optim.SGD(fresh.parameters(), lr=0.1), X, X_fake)
     for ours, clean, bad in zip(D.parameters(), fresh.parameters(),
                                 wrong.parameters()):
@@ -157,6 +159,16 @@ def test_g_step_moves_G_towards_real_and_leaves_D_alone():
             assert torch.equal(p, q)  # only opt_G stepped
 
 
+def test_g_step_takes_a_plain_step_on_the_nonsaturating_loss_by_default():
+    G, D, _ = _players(seed=3)
+    ref = copy.deepcopy(G)
+    z = torch.randn(32, 1)
+    g_step(G, D, torch.optim.SGD(G.parameters(), lr=0.5), z)
+    grads = torch.autograd.grad(g_loss_nonsaturating(D(ref(z))), list(ref.parameters()))
+    for p, q, g in zip(G.parameters(), ref.parameters(), grads):
+        torch.testing.assert_close(p, q - 0.5 * g)
+
+
 def test_alternating_loop_moves_G_towards_the_data():
     cfg = Config(num_steps=300)  # with the default head start of D
     run = train(cfg)
@@ -168,10 +180,41 @@ def test_alternating_loop_moves_G_towards_the_data():
     assert abs(run["log"][-50:, 2].mean() - 0.5) < 0.1
 
 
+def test_kl_on_a_grid_matches_the_closed_form_for_two_gaussians():
+    x = torch.linspace(-20, 20, 8001, dtype=torch.float64)
+    N = torch.distributions.Normal
+    log_a, log_b = N(0.0, 1.0).log_prob(x), N(1.0, 2.0).log_prob(x)
+    # KL(N(0,1) || N(1,4)) = log 2 + (1 + 1) / 8 - 1/2
+    expected = math.log(2) + 2 / 8 - 0.5
+    dx = x[1] - x[0]
+    assert kl_grid(log_a, log_b, dx).item() == pytest.approx(expected, rel=1e-6)
+    assert kl_grid(log_a, log_a, x[1] - x[0]).item() == pytest.approx(0, abs=1e-12)
+    # the two modes are a proper density: it integrates to 1
+    x = torch.linspace(-8, 8, 1601)
+    mass = two_modes(x).exp().sum().item() * (x[1] - x[0]).item()
+    assert mass == pytest.approx(1, rel=1e-4)
+
+
 def test_forward_kl_matches_moments_and_reverse_kl_picks_a_mode():
     # min KL(p||q) over Gaussians q matches p's mean and variance: 0 and 2^2 + 0.5^2
     mu, s = fit_gaussian_kl(reverse=False, steps=1500)
-    assert mu == pytest.approx(0, abs=0.02) and s == pytest.approx(4.25 ** 0.5, abs=0.02)
+    assert mu == pytest.approx(0, abs=2e-3)
+    assert s == pytest.approx(4.25 ** 0.5, abs=2e-3)
     # min KL(q||p) sits on one mode (the one nearer its start) with that mode's width
     mu, s = fit_gaussian_kl(reverse=True, steps=1500)
-    assert mu == pytest.approx(2, abs=0.05) and s == pytest.approx(0.5, abs=0.05)
+    assert mu == pytest.approx(2, abs=2e-3) and s == pytest.approx(0.5, abs=2e-3)
+
+
+def test_bilinear_game_spirals_out_or_circles_but_never_converges():
+    from snippets.gan.game import bilinear_game
+    lr, n = 0.1, 200
+    sim = bilinear_game(n, lr, alternating=False)
+    # simultaneous steps multiply the radius by sqrt(1 + lr^2) each time
+    radius = (sim ** 2).sum(axis=1) ** 0.5
+    assert radius[-1] == pytest.approx(radius[0] * (1 + lr ** 2) ** (n / 2), rel=1e-9)
+    # alternating steps keep x^2 + y^2 - lr*x*y fixed: a closed orbit around (0, 0)
+    alt = bilinear_game(n, lr, alternating=True)
+    energy = alt[:, 0] ** 2 + alt[:, 1] ** 2 - lr * alt[:, 0] * alt[:, 1]
+    assert abs(energy - energy[0]).max() < 1e-9
+    assert ((alt ** 2).sum(axis=1) ** 0.5).min() > 0.9  # never near the equilibrium
+    assert (alt[:, 0] < 0).any() and (alt[:, 1] < 0).any()  # it does go round

@@ -89,7 +89,7 @@ def _steep_D():
     torch.manual_seed(2)
     D = mlp(2, 1, 16)
     with torch.no_grad():
-        D[-1].weight.mul_(50)  # a steep logit: |grad log D| far above 1 almost everywhere
+        D[-1].weight.mul_(50)  # a steep logit: the gradient of log D is far above 1
     return D
 
 
