@@ -150,7 +150,6 @@ def _language(config) -> str:
 
 
 def on_pre_build(config):
-    _pages.clear()  # `serve` rebuilds in the same process: docstrings may have changed
     plugin = config.plugins["mkdocs-jupyter"]
     plugin.config["cache_dir"] = str(
         ROOT / ".cache" / "mkdocs-jupyter" / _language(config)
@@ -253,8 +252,9 @@ def _run_output(entry: Path, module: Path) -> list:
     return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
 
 
-def build_notebook(name: str, entry: Path, lang: str) -> tuple[str, str]:
-    """The notebook of demo ``name`` in ``lang`` (JSON text), and its script."""
+def build_notebook(name: str, entry: Path, lang: str):
+    """The notebook of demo ``name`` in ``lang`` (JSON text), its script, and the
+    program both were made from."""
     program = export.build(name)
     text = _page_text(lang, program.page)
     title, sections, figures = page_index(text)
@@ -323,34 +323,45 @@ def build_notebook(name: str, entry: Path, lang: str) -> tuple[str, str]:
     # nbformat's ids are random: they would change the notebook, and so defeat every cache
     for number, cell in enumerate(nb.cells):
         cell.id = f"cell-{number}"
-    return nbformat.writes(nb), program.script()
+    return nbformat.writes(nb), program.script(), program
 
 
-def _inputs(demo: registry.Demo, entry: Path, lang: str) -> list[Path]:
-    page = _page_of(demo.path.read_text(encoding="utf-8"), demo.name)
+def _inputs(name: str, entry: Path, lang: str, record: Path) -> list[Path] | None:
+    """What the notebook was made from, as recorded when it was written (reading the
+    record costs no parsing: warm builds stay fast); None if there is no record."""
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
     return [
-        *registry._local_imports(demo.path),  # the module and the snippets it imports
+        *(ROOT / rel for rel in recorded["sources"]),  # the modules it inlines
         *(p for p in entry.iterdir()),
-        ROOT / "docs" / lang / page,
+        ROOT / "docs" / lang / recorded["page"],
         ROOT / "requirements.txt",
-        Path(export.__file__),
         Path(__file__),
     ]
 
 
-def write_notebook(
-    demo: registry.Demo, entry: Path, lang: str, target: Path, script: Path
-) -> None:
+def write_notebook(name: str, entry: Path, lang: str, target: Path, script: Path) -> None:
     """Write the notebook and the script unless both are newer than their inputs."""
+    record = target.with_suffix(".inputs.json")
     if target.is_file() and script.is_file():
         done = min(target.stat().st_mtime, script.stat().st_mtime)
-        if all(done >= p.stat().st_mtime for p in _inputs(demo, entry, lang)):
+        inputs = _inputs(name, entry, lang, record)
+        if inputs and all(p.is_file() and done >= p.stat().st_mtime for p in inputs):
             return
+    if not (entry / "run.json").is_file():
+        raise PluginError(f"{entry} has no run.json: run demo {name} again")
     try:
-        notebook, code = build_notebook(demo.name, entry, lang)
+        notebook, code, program = build_notebook(name, entry, lang)
     except export.ExportError as err:
-        raise PluginError(f"notebook of {demo.name}: {err}") from None
-    for path, text in ((target, notebook), (script, code)):
+        raise PluginError(f"notebook of {name}: {err}") from None
+    sources = [p.relative_to(ROOT).as_posix() for p in program.sources]
+    for path, text in (
+        (target, notebook),
+        (script, code),
+        (record, json.dumps({"sources": sources, "page": program.page}, indent=1)),
+    ):
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
@@ -366,9 +377,13 @@ def on_files(files, config):
     preset = registry.preset()
     src_dir = ROOT / ".cache" / "notebooks" / preset
     here = "" if current == default else f"{current}/"
-    demos = registry.discover()
+    entries = registry.cached_entries(preset)
+    _pages.clear()
+    for name in entries:  # which page each demo names, for on_page_context's buttons
+        source = (registry.PACKAGE / f"{name}.py").read_text(encoding="utf-8")
+        _pages.setdefault(_page_of(source, name), []).append(name)
     # hooks/demos.py has just made sure the newest cached run of each demo is current
-    for name, entry in registry.cached_entries(preset).items():
+    for name, entry in entries.items():
         slug = name.replace("/", "-")
         script = src_dir / "scripts" / f"{slug}.py"
         alternates = {}
@@ -376,7 +391,7 @@ def on_files(files, config):
             prefix = "" if lang == default else f"{lang}/"
             uri = f"{prefix}notebooks/{slug}.ipynb"
             if lang == current:
-                write_notebook(demos[name], entry, lang, src_dir / uri, script)
+                write_notebook(name, entry, lang, src_dir / uri, script)
             file = File(uri, str(src_dir), config.site_dir, config.use_directory_urls)
             alternates[lang] = NotebookFile(file, **config)
         page = alternates[current]
@@ -404,24 +419,15 @@ def on_post_page(output, page, config):
             r'<script type="text/x-mathjax-config">.*?</script>', "", output, flags=re.S
         )
         output = re.sub(
-            r'<script type="module">(?:(?!</script>).)*?mermaid.*?</script>',
-            "",
+            r'<script type="module">.*?</script>',
+            lambda m: "" if "mermaid" in m.group(0) else m.group(0),
             output,
             flags=re.S,
         )
     return output
 
 
-_pages: dict[str, list[str]] = {}
-
-
-def _demos_of(page: str) -> list[str]:
-    """The demos whose docstring names ``page`` (``cnn/convolution.md``)."""
-    if not _pages:
-        for name, demo in registry.discover().items():
-            source = demo.path.read_text(encoding="utf-8")
-            _pages.setdefault(_page_of(source, name), []).append(name)
-    return _pages.get(page, [])
+_pages: dict[str, list[str]] = {}  # page ("cnn/convolution.md") -> its demos
 
 
 @event_priority(100)  # before the search plugin indexes the page
@@ -439,7 +445,7 @@ def on_page_context(context, page, config, nav):
     else:
         src = page.file.src_uri
         src = src.split("/", 1)[1] if src.split("/")[0] in TEXT else src
-        slugs = [name.replace("/", "-") for name in _demos_of(src)]
+        slugs = [name.replace("/", "-") for name in _pages.get(src, [])]
         kinds = ["notebook", "ipynb", "script"]
     targets = {
         "notebook": "notebooks/{slug}/",

@@ -233,7 +233,7 @@ def test_notebooks_and_scripts_are_byte_identical_on_rebuild(site):
     entries = registry.cached_entries("tiny")
     for name in DEMOS:
         for kind, lang in (("zh.ipynb", "zh"), ("en.ipynb", "en")):
-            notebook, script = hook.build_notebook(name, entries[name], lang)
+            notebook, script, _ = hook.build_notebook(name, entries[name], lang)
             assert download(site, name, kind).read_text(encoding="utf-8") == notebook, (
                 f"{name} ({lang}): a rebuild writes another notebook"
             )
