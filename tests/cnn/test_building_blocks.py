@@ -28,6 +28,7 @@ def test_max_pooling_on_a_hand_example():
 def test_conv1x1_is_channel_mixing_and_matches_conv2d():
     """Seed 001: "a 1x1 conv reduces channels". It mixes them; here: 5 -> 7."""
     X, W = torch.randn(2, 5, 4, 3), torch.randn(7, 5)
+    W = W.sign() * (W.abs() + 0.1)  # no weight near 0: every channel pair is linked
     Y = conv1x1(X, W)
     assert Y.shape == (2, 7, 4, 3)
     assert torch.allclose(Y, F.conv2d(X, W[:, :, None, None]), atol=1e-5)
@@ -36,7 +37,10 @@ def test_conv1x1_is_channel_mixing_and_matches_conv2d():
     # every output channel depends on every input channel: not a per-channel scaling
     X2 = X.clone()
     X2[:, 3] += 1.0
-    assert (conv1x1(X2, W) - Y).abs().amax(dim=(0, 2, 3)).min() > 1e-3
+    change = conv1x1(X2, W) - Y  # output channel o moves by W[o, 3] at every pixel
+    torch.testing.assert_close(change, W[:, 3].view(1, 7, 1, 1).expand_as(change),
+                               atol=1e-5, rtol=0)
+    assert (change.abs() > 0.1 - 1e-5).all()
     assert num_params(nn.Conv2d(5, 7, 1)) == 5 * 7 + 7
 
 
