@@ -90,9 +90,9 @@ TEXT = {
     },
     "en": {
         "intro": (
-            "The build generated this notebook from `{module}`, and it runs on its own: "
-            "the `snippets` code it uses ({inlined}) is inlined in the cells below; no "
-            "repository is needed.\n\n"
+            "The build generated this notebook from `{module}`, and it runs on its "
+            "own: the `snippets` code it uses ({inlined}) is inlined in the cells "
+            "below; no repository is needed.\n\n"
             "- **Running it**: open it in Jupyter in any empty folder and run all "
             "cells. The first cell installs the pinned requirements with `%pip` (torch "
             "as its CPU-only build); it installs nothing when those versions are "
@@ -142,7 +142,9 @@ TEXT = {
         },
     },
 }
-ICONS = {"notebook": "notebook-outline", "ipynb": "download", "script": "language-python"}
+ICONS = {
+    "notebook": "notebook-outline", "ipynb": "download", "script": "language-python"
+}
 
 
 def _language(config) -> str:
@@ -227,7 +229,9 @@ def _figure_outputs(entry: Path, lang: str) -> list:
     for path in sorted(entry.iterdir()):
         chinese = path.stem.endswith(".zh")
         twin = path.with_name(f"{path.stem}.zh{path.suffix}")
-        if (chinese and lang != "zh") or (not chinese and lang == "zh" and twin.exists()):
+        if (chinese and lang != "zh") or (
+            not chinese and lang == "zh" and twin.exists()
+        ):
             continue
         if path.suffix == ".png":
             data = {"image/png": base64.b64encode(path.read_bytes()).decode()}
@@ -249,7 +253,8 @@ def _run_output(entry: Path, module: Path) -> list:
     lines = [export.stamp_line(run)]
     lines += [export.claim_line(n, claims[n]["holds"]) for n in order if n in claims]
     lines.append(json.dumps(metrics, indent=1, sort_keys=True))
-    return [nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n")]
+    text = "\n".join(lines) + "\n"
+    return [nbformat.v4.new_output("stream", name="stdout", text=text)]
 
 
 def build_notebook(name: str, entry: Path, lang: str):
@@ -282,7 +287,8 @@ def build_notebook(name: str, entry: Path, lang: str):
         elif block.kind == "module":
             headings.append(words["module"].format(rel=block.rel))
         elif block.kind == "demo":
-            headings.append(_block_heading(block, lang, sections, figures) or headings[-1])
+            found = _block_heading(block, lang, sections, figures)
+            headings.append(found or headings[-1])
         else:  # the runner
             headings.append(words["run"])
     # an unlisted helper between two cells of one page section stays in that section
@@ -320,7 +326,7 @@ def build_notebook(name: str, entry: Path, lang: str):
     }
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = cells
-    # nbformat's ids are random: they would change the notebook, and so defeat every cache
+    # nbformat's ids are random: they would change the notebook, and defeat every cache
     for number, cell in enumerate(nb.cells):
         cell.id = f"cell-{number}"
     return nbformat.writes(nb), program.script(), program
@@ -342,7 +348,9 @@ def _inputs(name: str, entry: Path, lang: str, record: Path) -> list[Path] | Non
     ]
 
 
-def write_notebook(name: str, entry: Path, lang: str, target: Path, script: Path) -> None:
+def write_notebook(
+    name: str, entry: Path, lang: str, target: Path, script: Path
+) -> None:
     """Write the notebook and the script unless both are newer than their inputs."""
     record = target.with_suffix(".inputs.json")
     if target.is_file() and script.is_file():
@@ -412,7 +420,8 @@ def on_files(files, config):
 
 
 def on_post_page(output, page, config):
-    """nbconvert's template loads MathJax and mermaid from CDNs; this site serves KaTeX."""
+    """nbconvert's template loads MathJax and mermaid from CDNs; the site serves
+    KaTeX."""
     if getattr(page, "nb_url", None):
         output = re.sub(r'<script src="">\s*</script>', "", output)
         output = re.sub(
@@ -432,8 +441,9 @@ _pages: dict[str, list[str]] = {}  # page ("cnn/convolution.md") -> its demos
 
 @event_priority(100)  # before the search plugin indexes the page
 def on_page_context(context, page, config, nav):
-    """Notebook pages mirror the code of a content page: keep them out of the search index
-    (their HTML is megabytes of styles and images; indexing them doubled the build time).
+    """Notebook pages mirror the code of a content page: keep them out of the search
+    index (their HTML is megabytes of styles and images; indexing them doubled the
+    build time).
     Demo pages and notebook pages get their download buttons (overrides/main.html)."""
     lang = _language(config)
     prefix = "" if lang == config.plugins["i18n"].default_language else f"{lang}/"
@@ -454,7 +464,9 @@ def on_page_context(context, page, config, nav):
     }
     page.meta["downloads"] = [
         {
-            "href": get_relative_url(prefix + targets[kind].format(slug=slug), page.url),
+            "href": get_relative_url(
+                prefix + targets[kind].format(slug=slug), page.url
+            ),
             "title": buttons[kind].format(slug=slug),
             "icon": ICONS[kind],
             "download": kind != "notebook",

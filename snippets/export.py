@@ -61,7 +61,7 @@ class ExportError(RuntimeError):
 
 
 def unmet_requirements(pinned: dict[str, str]) -> list[str]:
-    """``name==version`` for each pinned package that is missing or at another version."""
+    """``name==version`` for each pinned package missing or at another version."""
     import importlib.metadata
 
     unmet = []
@@ -107,9 +107,10 @@ def find_cjk_font(name: str = "NotoSansCJKsc-Regular-subset.otf"):
             family = font_manager.FontProperties(fname=folder / name).get_name()
             return folder / name, family
     hints = ("CJK", "Hei", "Han Sans", "YaHei", "WenQuanYi", "PingFang", "Song", "Ming")
-    candidates = sorted(
+    candidates = sorted(  # Noto Sans CJK first, then other sans-serif fonts
         {
-            (not f.name.startswith("Noto Sans CJK"), "Sans" not in f.name, f.name, f.fname)
+            (not f.name.startswith("Noto Sans CJK"), "Sans" not in f.name, f.name,
+             f.fname)
             for f in font_manager.fontManager.ttflist
             if any(hint in f.name for hint in hints)
         }
@@ -210,8 +211,8 @@ CJK_FONT, CJK_FAMILY = find_cjk_font()
 if CJK_FONT is None:
     CJK_FONT = Path("NotoSansCJKsc-Regular-subset.otf")  # absent: use_style skips it
     print(
-        "No CJK font (put NotoSansCJKsc-Regular-subset.otf next to this file, or install"
-        " one, e.g. fonts-noto-cjk): drawing the English figures only."
+        "No CJK font (put NotoSansCJKsc-Regular-subset.otf next to this file, or "
+        "install one, e.g. fonts-noto-cjk): drawing the English figures only."
     )
 '''
 STYLE_SHIM = '''
@@ -259,7 +260,6 @@ class Import:
     snippets: tuple | None = None  # (rel, name) or (rel, None) for a whole module
     text: str = ""  # the import, written for this one name
     stdlib: bool = True
-    level: int = 0
 
 
 @dataclass
@@ -293,14 +293,15 @@ def _load(path: Path, mtime: float) -> Module:
     statements = []
     previous_end = tree.body[0].end_lineno if docstring else 0
     for node in body:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        decorators = getattr(node, "decorator_list", [])
+        start = min([node.lineno] + [d.lineno for d in decorators])
         text_lines = [
             ln for ln in lines[previous_end : node.end_lineno] if "--8<--" not in ln
         ]
         previous_end = node.end_lineno
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
-                for item in _imports(node, path, rel):
+                for item in _imports(node, rel):
                     imports[item.alias] = item
             continue
         if _is_main_guard(node):
@@ -369,7 +370,7 @@ def _is_main_guard(node: ast.stmt) -> bool:
     )
 
 
-def _imports(node, path: Path, rel: str) -> list[Import]:
+def _imports(node, rel: str) -> list[Import]:
     """What an import statement binds, one Import per name."""
     found = []
     if isinstance(node, ast.Import):
@@ -380,7 +381,8 @@ def _imports(node, path: Path, rel: str) -> list[Import]:
                     raise ExportError(
                         f"{rel}: write 'import {a.name} as x' or 'from ... import'"
                     )
-                found.append(Import(a.asname, ("module",), _snippets_module(a.name, rel)))
+                target = _snippets_module(a.name, rel)
+                found.append(Import(a.asname, ("module",), target))
             elif a.asname:
                 found.append(
                     Import(a.asname, ("import", a.name), None,
@@ -438,7 +440,10 @@ def _names(text: str, future: bool) -> tuple[set[str], set[str]]:
     they read nothing (symtable knows, given the same import)."""
     prefix = "from __future__ import annotations\n" if future else ""
     table = symtable.symtable(prefix + text, "<statement>", "exec")
-    symbols = [s for s in table.get_symbols() if not (future and s.get_name() == "annotations")]
+    symbols = [
+        s for s in table.get_symbols()
+        if not (future and s.get_name() == "annotations")
+    ]
     bound = {s.get_name() for s in symbols if s.is_assigned() or s.is_imported()}
     used = {s.get_name() for s in symbols if s.is_referenced()}
     todo = list(table.get_children())
@@ -513,9 +518,10 @@ class Standalone:
         """The notebook's first code cell: installs what is unmet, else says so."""
         return "\n\n\n".join(
             [
-                "# Installs the pinned packages this notebook needs (torch: its CPU-only\n"
-                "# build) when they are missing or at other versions. Skip this cell if\n"
-                "# you keep your own environment.\n" + _pinned_code(self.pinned),
+                "# Installs the pinned packages this notebook needs (torch: its\n"
+                "# CPU-only build) when they are missing or at other versions. Skip\n"
+                "# this cell if you keep your own environment.\n"
+                + _pinned_code(self.pinned),
                 _source(unmet_requirements).strip("\n"),
                 _source(install_commands).strip("\n"),
                 "for command in install_commands(unmet_requirements(PINNED)):\n"
@@ -530,7 +536,7 @@ class Standalone:
             [
                 "import os",
                 "",
-                'PRESET = os.environ.get("DLNOTES_PRESET", "real")  # tiny: a quick check',
+                'PRESET = os.environ.get("DLNOTES_PRESET", "real")  # tiny: seconds',
                 f'OUT = Path("out/{self.slug}")',
                 "metrics = run_demo(PRESET, OUT)",
             ]
@@ -565,7 +571,7 @@ class Standalone:
             "\n".join(
                 [
                     'if __name__ == "__main__" and unmet_requirements(PINNED):',
-                    '    print("Not the versions this demo was run with; to install them:")',
+                    '    print("Not the versions the site ran; to install them:")',
                     "    for command in install_commands(unmet_requirements(PINNED)):",
                     '        print("    pip install", command)',
                 ]
@@ -588,17 +594,19 @@ class Standalone:
                     "    import argparse",
                     "    import os",
                     "",
-                    "    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])",
+                    "    first_line = __doc__.splitlines()[0]",
+                    "    parser = argparse.ArgumentParser(description=first_line)",
                     "    parser.add_argument(",
                     '        "--tiny", action="store_true",',
-                    '        help="the seconds-long preset (also: DLNOTES_PRESET=tiny)",',
+                    '        help="the seconds-long preset (or DLNOTES_PRESET=tiny)",',
                     "    )",
                     "    parser.add_argument(",
                     f'        "--out", type=Path, default=Path("out/{self.slug}"),',
                     '        help="where the figures go",',
                     "    )",
                     "    args = parser.parse_args()",
-                    '    tiny = args.tiny or os.environ.get("DLNOTES_PRESET") == "tiny"',
+                    '    preset = os.environ.get("DLNOTES_PRESET", "real")',
+                    '    tiny = args.tiny or preset == "tiny"',
                     '    print(f"figures go to {args.out}/")',
                     '    run_demo("tiny" if tiny else "real", args.out)',
                 ]
@@ -693,7 +701,9 @@ def build(name: str) -> Standalone:
     demo = load(path)
     page = re.search(r"^Page:\s*(\S+\.md)\s*$", demo.docstring, re.M)
     if not page:
-        raise ExportError(f"{demo.rel}: its docstring must name its page ('Page: x.md')")
+        raise ExportError(
+            f"{demo.rel}: its docstring must name its page ('Page: x.md')"
+        )
     common_rel = COMMON.relative_to(ROOT).as_posix()
     units: dict[str, Unit] = {demo.rel: Unit(demo, whole=True)}
     edges: dict[str, list[str]] = {}
@@ -711,7 +721,8 @@ def build(name: str) -> Standalone:
                     if unit.whole or s.bound & needed or not s.bound
                 ]
                 used = set().union(*(s.used for s in included)) if included else set()
-                grown = needed | (used & {n for s in module.statements for n in s.bound})
+                defined = {n for s in module.statements for n in s.bound}
+                grown = needed | (used & defined)
                 if grown == needed:
                     break
                 needed = grown

@@ -30,25 +30,41 @@ from snippets import export, registry
 DEMOS = sorted(registry.discover())
 KINDS = ["zh.ipynb", "en.ipynb", "py"]
 TIMEOUT = 600  # seconds for one download at the tiny preset (they take a few)
-# Runs one notebook as `jupyter nbconvert --execute` would, and names the failing cell.
+# Runs one notebook as `jupyter nbconvert --execute` would. When a cell fails (an
+# error, a timeout, a dead kernel), the last line printed names it: its number, id,
+# the heading above it and its first line.
 EXECUTE = """
 import re
 import sys
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 nb = nbformat.read(sys.argv[1], as_version=4)
 client = NotebookClient(nb, timeout=int(sys.argv[2]), kernel_name="python3",
                         resources={"metadata": {"path": "."}})
+running = []
+execute_cell = client.async_execute_cell
+
+async def tracked(cell, index, **kwargs):
+    running.append(index)
+    return await execute_cell(cell, index, **kwargs)
+
+client.async_execute_cell = tracked
 try:
     client.execute()
-except CellExecutionError as err:
-    index = next((i for i, c in enumerate(nb.cells) if any(
-        o.get("output_type") == "error" for o in c.get("outputs", []))), "?")
-    cell_id = nb.cells[index].get("id") if index != "?" else "?"
-    plain = re.sub(r"\\x1b\\[[0-9;]*m", "", str(err))  # no terminal colours
-    print(f"cell {index} (id {cell_id}) failed:\\n{plain}", file=sys.stderr)
+except Exception as err:
+    plain = re.sub(r"\\x1b\\[[0-9;]*m", "", str(err)).strip()  # no terminal colours
+    print(f"{type(err).__name__}: {plain}", file=sys.stderr)
+    if not running:
+        print("LOCATION: before the first cell (the kernel)", file=sys.stderr)
+        sys.exit(1)
+    index = running[-1]
+    heading = next((c.source.lstrip("#").strip().splitlines()[0]
+                    for c in reversed(nb.cells[:index])
+                    if c.cell_type == "markdown" and c.source.startswith("#")), "-")
+    first = (nb.cells[index].source.strip().splitlines() or [""])[0]
+    print(f"LOCATION: cell {index} (id {nb.cells[index].get('id')}, under "
+          f"'{heading}', first line {first!r})", file=sys.stderr)
     sys.exit(1)
 finally:
     nbformat.write(nb, "executed.ipynb")
@@ -95,7 +111,7 @@ def reader_env() -> dict:
     return env
 
 
-def _run(site: Path, name: str, kind: str) -> Result:
+def _run(site: Path, name: str, kind: str, entry: Path) -> Result:
     source = download(site, name, kind)
     where = Path(tempfile.mkdtemp(prefix="dlnotes-reader-"))  # outside the repository
     start = time.perf_counter()
@@ -114,18 +130,46 @@ def _run(site: Path, name: str, kind: str) -> Result:
         )
         label = source.relative_to(site)
         if proc.returncode != 0:
-            return Result(False, f"{label}: {proc.stderr[-6000:]}",
+            return Result(False, failure(label, source, proc.stderr),
                           time.perf_counter() - start)
-        problem = _check_outputs(where, name, kind, proc.stdout)
+        problem = _check_outputs(where, name, kind, proc.stdout, entry)
         return Result(not problem, f"{label}: {problem}", time.perf_counter() - start,
                       proc.stdout)
     except subprocess.TimeoutExpired:
-        return Result(False, f"{source.name} ({kind}) ran past {TIMEOUT} s", TIMEOUT)
+        label = source.relative_to(site)
+        return Result(False, f"{label}: ran past {TIMEOUT + 60} s", TIMEOUT)
     finally:
         shutil.rmtree(where, ignore_errors=True)
 
 
-def _check_outputs(where: Path, name: str, kind: str, stdout: str) -> str:
+def failure(label: Path, source: Path, stderr: str) -> str:
+    """The first line names the file, the cell (a notebook's number and heading, a
+    script's line and function) and the error; the traceback's end follows."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    if source.suffix == ".ipynb":
+        located = [ln for ln in lines if ln.startswith("LOCATION: ")]
+        where = located[-1].removeprefix("LOCATION: ") if located else "no cell named"
+        errors = [ln for ln in lines if re.match(r"^\w*(Error|Exception)\b", ln)]
+    else:
+        frames = re.findall(
+            rf'File "[^"]*{re.escape(source.name)}", line (\d+)(?:, in (\S+))?', stderr
+        )
+        where = "no line of the script in the traceback"
+        if frames:
+            number, function = int(frames[-1][0]), frames[-1][1] or "-"
+            code = source.read_text(encoding="utf-8").splitlines()
+            part = next((ln.strip("# -") for ln in reversed(code[:number])
+                         if ln.startswith("# --- ")), "-")
+            where = (f"line {number}, in {function} (part: {part}): "
+                     f"{code[number - 1].strip()!r}")
+        errors = [ln for ln in lines if not ln.startswith(" ")]
+    error = errors[-1] if errors else "(no error line)"
+    return f"{label}, {where}: {error}\n{stderr[-5000:]}"
+
+
+def _check_outputs(
+    where: Path, name: str, kind: str, stdout: str, entry: Path
+) -> str:
     """What a reader must see after a run; an empty string when all is there."""
     slug = name.replace("/", "-")
     out = where / "out" / slug
@@ -137,11 +181,10 @@ def _check_outputs(where: Path, name: str, kind: str, stdout: str) -> str:
         try:
             metrics = json.loads(text)
         except json.JSONDecodeError:
-            return f"the last lines printed are not the metrics as JSON:\n{stdout[-800:]}"
+            return f"the last lines printed are not metrics as JSON:\n{stdout[-800:]}"
         if "tiny preset" not in stdout or not metrics:
             return f"no stamp or no metrics:\n{stdout[-800:]}"
         # the project's font lies beside the script: every Chinese twin is drawn
-        entry = registry.cached_entries("tiny")[name]
         expected = sorted(p.name for p in entry.iterdir() if ".zh." in p.name)
         missing = [f for f in expected if f not in figures]
         return f"Chinese figures not drawn: {missing}" if missing else ""
@@ -191,7 +234,8 @@ def executed(site, request) -> dict[tuple[str, str], Result]:
     workers = max(2, os.cpu_count() or 2)
     start, cpu = time.perf_counter(), _children_cpu()
     with ThreadPoolExecutor(workers) as pool:
-        results = dict(zip(jobs, pool.map(lambda job: _run(site, *job), jobs)))
+        runs = pool.map(lambda job: _run(site, *job, entries[job[0]]), jobs)
+        results = dict(zip(jobs, runs))
     wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
@@ -217,6 +261,56 @@ def _children_cpu() -> float:
 def test_download_runs_on_its_own(executed, name, kind):
     result = executed[(name, kind)]
     assert result.ok, result.message
+
+
+BROKEN_SCRIPT = '''"""A download that fails in a helper."""
+
+
+# --- snippets/cnn/convolution.py ---------------------------------------------------
+def helper():
+    raise ValueError("broken on purpose")
+
+
+# --- running it as the site's build does ------------------------------------------
+if __name__ == "__main__":
+    helper()
+'''
+
+
+def test_a_failing_download_is_reported_with_its_file_and_cell(tmp_path):
+    """What test_download_runs_on_its_own prints when a download breaks."""
+    import nbformat
+
+    name = DEMOS[0]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A notebook\n\nIntro."),
+        nbformat.v4.new_code_cell("a = 1"),
+        nbformat.v4.new_markdown_cell("## Training"),
+        nbformat.v4.new_code_cell("b = a + 1\nraise ValueError('broken on purpose')"),
+        nbformat.v4.new_code_cell("c = 3"),
+    ]
+    for number, cell in enumerate(nb.cells):
+        cell.id = f"cell-{number}"
+    for kind in ("en.ipynb", "py"):
+        target = download(tmp_path, name, kind)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = nbformat.writes(nb) if kind != "py" else BROKEN_SCRIPT
+        target.write_text(text, encoding="utf-8")
+    slug = name.replace("/", "-")
+    notebook = _run(tmp_path, name, "en.ipynb", tmp_path)
+    assert not notebook.ok
+    assert notebook.message.startswith(
+        f"en/notebooks/{slug}/{slug}.ipynb, cell 3 (id cell-3, under 'Training', "
+        "first line 'b = a + 1'): ValueError: broken on purpose\n"
+    ), notebook.message[:600]
+    script = _run(tmp_path, name, "py", tmp_path)
+    assert not script.ok
+    assert script.message.startswith(
+        f"notebooks/{slug}/{slug}.py, line 6, in helper (part: "
+        "snippets/cnn/convolution.py): 'raise ValueError(\"broken on purpose\")': "
+        "ValueError: broken on purpose\n"
+    ), script.message[:600]
 
 
 def _notebook_hook():
@@ -251,7 +345,9 @@ def test_notebooks_speak_the_page_language_and_keep_the_run(site):
         for kind, lang in (("zh.ipynb", "zh"), ("en.ipynb", "en")):
             nb = json.loads(download(site, name, kind).read_text(encoding="utf-8"))
             markdown = "".join(
-                "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+                "".join(c["source"])
+                for c in nb["cells"]
+                if c["cell_type"] == "markdown"
             )
             chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in markdown)
             assert (chinese > 100) == (lang == "zh"), f"{name} ({lang}): language"
@@ -286,15 +382,17 @@ def test_without_a_cjk_font_a_script_draws_english_figures_and_says_so(site, tmp
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("No CJK font") == 1, proc.stdout[:800]
-    figures = [p.name for p in (tmp_path / "out").rglob("*") if p.suffix in {".svg", ".png"}]
+    figures = [
+        p.name for p in (tmp_path / "out").rglob("*") if p.suffix in {".svg", ".png"}
+    ]
     assert figures and not any(".zh." in f for f in figures), figures
 
 
 def test_demo_pages_and_notebook_pages_link_the_downloads(site):
     for name in DEMOS:
         slug = name.replace("/", "-")
-        page = re.search(r"^Page:\s*(\S+)\.md", registry.discover()[name].path.read_text(
-            encoding="utf-8"), re.M).group(1)
+        source = registry.discover()[name].path.read_text(encoding="utf-8")
+        page = re.search(r"^Page:\s*(\S+)\.md", source, re.M).group(1)
         for prefix in ("", "en/"):
             for html in (site / prefix / page / "index.html",
                          site / f"{prefix}notebooks" / slug / "index.html"):
