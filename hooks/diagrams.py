@@ -63,7 +63,7 @@ def ensure_all(descriptions: dict, cache: Path = CACHE, log=print) -> dict[str, 
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise PluginError(str(err)) from None
             for old in cache.glob(f"{name}-*"):  # one entry per diagram: the current
-                if old.is_dir() and old != target:
+                if old != target and old.name.rsplit("-", 1)[0] == name:
                     shutil.rmtree(old, ignore_errors=True)
             try:
                 tmp.rename(target)

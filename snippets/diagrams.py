@@ -4,8 +4,8 @@ Drawn in both languages by ``snippets/diagram.py`` when the site is built
 (``hooks/diagrams.py``) and served as ``figures/diagrams/<name>.svg``. Where they go:
 ``backprop-graph`` foundations/backprop.md, ``rnn-unrolled`` rnn/rnn.md, ``lstm-cell``
 rnn/lstm.md, ``gru-cell`` rnn/gru.md, ``attention-seq2seq`` attention/attention.md,
-``gan-loop`` gan/game.md, ``inception`` cnn/building-blocks.md, ``residual-block`` the
-ResNet page, ``dqn-loop`` rl/dqn.md.
+``gan-loop`` gan/game.md, ``inception`` cnn/building-blocks.md, ``residual-block``
+cnn/resnet.md, ``dqn-loop`` rl/dqn.md.
 """
 
 from __future__ import annotations
@@ -255,7 +255,8 @@ def gan() -> Diagram:
         Edge("loss2", "g2", (T("gradient through D,", "梯度穿过 D，"),
                              T("update G only", "只更新 G")),
              via=((6.3, 1.6),), side="right", at=0.7, **GRAD),
-        Edge("a", "b", (T("then", "然后"),)), Edge("c", "e", (T("repeat", "重复"),), via=((7.2, 0.75),)),
+        Edge("a", "b", (T("then", "然后"),)),
+        Edge("c", "e", (T("repeat", "重复"),), via=((7.2, 0.75),)),
     )
     return Diagram("gan-loop", (9.0, 4.2), nodes, edges, (
         Group(("g1", "data", "d1", "loss1"),
@@ -296,26 +297,25 @@ def inception() -> Diagram:
 
 
 def residual() -> Diagram:
-    size, output = (2.3, 0.5), (
-        "$\\mathbf{y}=\\mathrm{ReLU}(\\mathcal{F}(\\mathbf{x})+\\mathbf{x})$")
+    size, output = (2.3, 0.5), "$y=\\mathrm{ReLU}(F(x)+x)$"
     nodes = (
-        text("x", (1.8, 5.1), "$\\mathbf{x}$"), dot("j", (1.8, 4.65)),
+        text("x", (1.8, 5.1), "$x$"), dot("j", (1.8, 4.65)),
         Node("c1", (1.8, 3.8), (T("3×3 conv, BN, ReLU", "3×3 卷积，BN，ReLU"),),
              size=size),
         Node("c2", (1.8, 2.75), (T("3×3 conv, BN", "3×3 卷积，BN"),), size=size),
         op("add", (1.8, 1.75), "+"),
         Node("relu", (1.8, 1.05), ("ReLU",), size=(0.9, 0.4)),
-        text("y", (1.8, 0.15), "$\\mathbf{y}$", size=(0.3, 0.2)),
+        text("y", (1.8, 0.15), "$y$", size=(0.3, 0.2)),
     )
     edges = (
         Edge("x", "j", **LINE), Edge("j", "c1"), Edge("c1", "c2"),
-        Edge("c2", "add", ("$\\mathcal{F}(\\mathbf{x})$",)),
-        Edge("j", "add", (T("identity shortcut", "恒等捷径"), "$\\mathbf{x}$"),
+        Edge("c2", "add", ("$F(x)$",)),
+        Edge("j", "add", (T("identity shortcut", "恒等捷径"), "$x$"),
              via=((3.6, 4.65), (3.6, 1.75))),
         Edge("add", "relu"), Edge("relu", "y", (output,)),
     )
     return Diagram("residual-block", (5.0, 5.35), nodes, edges,
-                   (Group(("c1", "c2"), T("residual branch", "残差分支")),))
+                   (Group(("c1", "c2"), T("residual branch F", "残差分支 F")),))
 
 
 def dqn() -> Diagram:

@@ -4,9 +4,12 @@ content, and shown on their pages in both languages."""
 
 import importlib.util
 import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib
 import pytest
+from mkdocs.structure.files import Files
 
 from snippets import diagram
 from snippets.common import _needs_chinese
@@ -18,6 +21,10 @@ NAMES = sorted(DIAGRAMS)
 DOCS = ROOT / "docs"
 # Drawn but not yet on a page, with the reason; a test keeps this list true.
 UNPLACED = {"residual-block": "no ResNet page (docs/*/cnn/*resnet*) exists yet"}
+
+
+class Plugins(dict):
+    _current_plugin = None  # what mkdocs' File.generated reads
 
 
 def render(d: Diagram, out):
@@ -128,6 +135,20 @@ def test_the_cache_draws_only_what_changed(tmp_path):
     assert logs[-1] == "diagrams: drew inception"
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == [
         "inception", "residual"]  # the old inception entry is gone
+
+
+def test_each_language_is_served_its_own_drawing_under_the_same_name(tmp_path):
+    module = hook()
+    module.entries.update(module.ensure_all(
+        {"inception": DIAGRAMS["inception"]}, tmp_path / "cache", log=lambda _: None))
+    for lang, prefix, drawing in (("zh", "", "inception.zh.svg"),
+                                  ("en", "en/", "inception.svg")):
+        i18n = SimpleNamespace(current_language=lang, default_language="zh")
+        config = SimpleNamespace(site_dir=str(tmp_path), use_directory_urls=True,
+                                 plugins=Plugins(i18n=i18n))
+        (served,) = module.on_files(Files([]), config)
+        assert served.src_uri == f"{prefix}figures/diagrams/inception.svg"
+        assert Path(served.abs_src_path).name == drawing
 
 
 def links(lang: str) -> dict[str, list[str]]:
