@@ -15,6 +15,7 @@ C = ring_centers(8, 2.0)
 
 
 def test_ring_has_eight_distinct_modes_at_2_pi_k_over_8():
+    C = ring_centers(8, 2.0)
     assert C.shape == (8, 2)
     torch.testing.assert_close(C.norm(dim=1), torch.full((8,), 2.0))
     torch.testing.assert_close(C[2], torch.tensor([0.0, 2.0]), atol=1e-6, rtol=0)  # 90°
@@ -29,7 +30,11 @@ def test_linspace_off_by_one_gives_seven_modes():
     assert len(np.unique(points, axis=0)) == 7
     right = np.linspace(0, 2 * np.pi, 8, endpoint=False)
     ours = 2 * np.stack([np.cos(right), np.sin(right)], 1)
-    assert np.allclose(ours, C.numpy(), atol=1e-6)
+    assert np.allclose(ours, ring_centers(8, 2.0).numpy(), atol=1e-6)
+    # other sizes too: 6 modes on a unit circle start at angle 0, 60 degrees apart
+    six = ring_centers(6, 1.0)
+    assert np.allclose(six[1].numpy(), [0.5, 3 ** 0.5 / 2], atol=1e-6)
+    assert ring_centers().shape == (8, 2) and torch.allclose(ring_centers(), C)
 
 
 @pytest.mark.parametrize("metric", [mode_coverage, mode_coverage_scratch])
