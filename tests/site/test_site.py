@@ -135,13 +135,17 @@ def test_metrics_are_substituted(site):
 
 
 def search_docs(site: Path) -> list[dict]:
-    index = json.loads((site / "search/search_index.json").read_text(encoding="utf-8"))
-    separator = re.compile(index["config"]["separator"])
-    for doc in index["docs"]:
-        doc["tokens"] = {
-            t.lower() for t in separator.split(doc["title"] + " " + doc["text"])
-        }
-    return index["docs"]
+    """The docs of both languages' indexes (hooks/pages.py writes one per language)."""
+    docs = []
+    for path in ("search/search_index.json", "en/search/search_index.json"):
+        index = json.loads((site / path).read_text(encoding="utf-8"))
+        separator = re.compile(index["config"]["separator"])
+        for doc in index["docs"]:
+            doc["tokens"] = {
+                t.lower() for t in separator.split(doc["title"] + " " + doc["text"])
+            }
+        docs += index["docs"]
+    return docs
 
 
 # (query, page it must reach): the issues' search checks, both languages
