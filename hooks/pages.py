@@ -13,7 +13,8 @@
 - Material's ``<link rel="alternate" hreflang>`` lines make its script fetch
   ``<page>/sitemap.xml`` for every alternate (a 404 on every page with page-level
   alternates, as mkdocs-static-i18n writes them); the language switcher does not need
-  them, so they are left out. The search dialog gets an accessible name.
+  them, so they are left out. The search dialog gets an accessible name; code blocks
+  and tables too wide for the screen can be scrolled from the keyboard.
 """
 
 from __future__ import annotations
@@ -71,6 +72,80 @@ DEFER_SEARCH = """<script>
   document.addEventListener("change", function (event) {
     if (event.target.id === "__search") release();
   }, true);
+  // Every name of a glossary term (variants, the other language's name, misspellings)
+  // points at the section that teaches it: the index carries names -> term tokens
+  // (config.dlnotes_names), and a query that is, contains or nearly is a name gets its
+  // token added before it reaches Material's search worker.
+  var post = Worker.prototype.postMessage, names = null, keys = [];
+  var norm = function (s) {
+    return String(s).toLowerCase().replace(/[\s\u200b\u3000_\-\u2010-\u2014]+/g, "");
+  };
+  function distance(a, b) {
+    var row = [], i, j, last, next;
+    for (j = 0; j <= b.length; j++) row.push(j);
+    for (i = 1; i <= a.length; i++) {
+      last = row[0]; row[0] = i;
+      for (j = 1; j <= b.length; j++) {
+        next = Math.min(row[j] + 1, row[j - 1] + 1, last + (a[i - 1] === b[j - 1] ? 0 : 1));
+        last = row[j]; row[j] = next;
+      }
+    }
+    return row[b.length];
+  }
+  function expand(query) {
+    var q = norm(query), found = names[q] || [];
+    if (!found.length && q.length >= 2) {
+      for (var k = 0; k < keys.length && found.length < 4; k++) {
+        var key = keys[k], latin = /^[\\x00-\\x7f]+$/.test(key);
+        if (key.length < (latin ? 4 : 2) || q.indexOf(key) < 0) continue;
+        found = found.concat(names[key]);
+        q = q.replace(key, " ");
+      }
+    }
+    if (!found.length && /^[\\x00-\\x7f]{5,}$/.test(q)) {
+      var best = null, score = q.length >= 9 ? 3 : 2;
+      keys.forEach(function (key) {
+        if (Math.abs(key.length - q.length) >= score) return;
+        var d = distance(q, key);
+        if (d < score) { score = d; best = key; }
+      });
+      if (best) found = names[best];
+    }
+    return found.length ? query + " " + found.join(" ") : query;
+  }
+  Worker.prototype.postMessage = function (message) {
+    if (message && message.type === 0 && message.data && message.data.config) {
+      names = message.data.config.dlnotes_names || null;
+      keys = names ? Object.keys(names).sort(function (a, b) {
+        return b.length - a.length;
+      }) : [];
+    } else if (message && message.type === 2 && names && typeof message.data === "string") {
+      arguments[0] = { type: 2, data: expand(message.data) };
+    }
+    return post.apply(this, arguments);
+  };
+})();
+</script>
+"""
+
+# Material wraps each table in a div that scrolls sideways when the table is wider than
+# the screen; a region that scrolls must be reachable by keyboard (axe:
+# scrollable-region-focusable). Runs after Material's bundle has wrapped the tables.
+SCROLLING_TABLES = """<script>
+(function () {
+  var label = document.documentElement.lang === "en"
+    ? "Table (scrolls sideways)" : "表格（可左右滚动）";
+  function reachable() {
+    document.querySelectorAll(".md-typeset__scrollwrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1 && !wrap.hasAttribute("tabindex")) {
+        wrap.tabIndex = 0;
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", label);
+      }
+    });
+  }
+  document$.subscribe(function () { requestAnimationFrame(reachable); });
+  addEventListener("resize", reachable);
 })();
 </script>
 """
@@ -111,6 +186,8 @@ def on_post_page(output, page, config):
         1,
     )
     output = output.replace("<script src=", DEFER_SEARCH + "<script src=", 1)
+    if "<table>" in output:
+        output = output.replace("</body>", SCROLLING_TABLES + "</body>", 1)
     first = [True]
 
     def sized(match):
@@ -194,11 +271,62 @@ def _figures_by_content(slug: str, lang: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+# Search: glossary, chapter index and home pages rank below the pages that teach.
+GENERIC_BOOST = 0.3
+NAMES_BOOST = 1e5  # a term's token in its teaching section outweighs any title match
+GENERIC = re.compile(r"^(?:en/)?(?:[a-z]+/|glossary/|results/)?$")
+
+
+def _glossary():
+    """hooks/glossary.py as a module (hooks are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "dlnotes_glossary", Path(__file__).with_name("glossary.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def norm_name(name: str) -> str:
+    """What the page script compares: lower case, no spaces, hyphens or dashes."""
+    return re.sub(r"[\s\u200b\u3000_\-\u2010-\u2014]+", "", name.lower())
+
+
+def tune_search(index: dict, lang: str) -> dict:
+    """Each glossary term's teaching section gets its token (field ``names``) and every
+    name of the term maps to it (``config.dlnotes_names``); generic pages rank lower."""
+    prefix = "en/" if lang == "en" else ""
+    docs = {doc["location"]: doc for doc in index["docs"]}
+    mapping: dict[str, list[str]] = {}
+    for number, (_, entry, every) in enumerate(_glossary().search_names()):
+        token = f"xqj{number:03d}"
+        page = f"{prefix}{entry['page']}/"
+        anchor = entry.get("anchor", {}).get(lang)
+        doc = docs.get(f"{page}#{anchor}") or docs.get(page)
+        if doc is None:
+            continue
+        doc["names"] = (doc.get("names", "") + " " + token).strip()
+        for name in every:
+            tokens = mapping.setdefault(norm_name(name), [])
+            if token not in tokens:
+                tokens.append(token)
+    for doc in index["docs"]:
+        if GENERIC.match(doc["location"].split("#")[0]):
+            doc["boost"] = GENERIC_BOOST
+    config = dict(index["config"])
+    config["fields"] = {**config.get("fields", {}), "names": {"boost": NAMES_BOOST}}
+    config["dlnotes_names"] = mapping
+    return {**index, "config": config}
+
+
 @event_priority(
     -200
 )  # after mkdocs-static-i18n (-100) has merged both languages' index
 def on_post_build(config):
-    """One search index per language: Chinese pages at the root, English under en/."""
+    """One search index per language: Chinese pages at the root, English under en/;
+    each tuned by :func:`tune_search`."""
     site = Path(config.site_dir)
     both = site / "search" / "search_index.json"
     if not both.is_file():
@@ -206,14 +334,16 @@ def on_post_build(config):
     index = json.loads(both.read_text(encoding="utf-8"))
     english = [d for d in index["docs"] if d["location"].startswith("en/")]
     chinese = [d for d in index["docs"] if not d["location"].startswith("en/")]
-    for target, docs in (
-        (both, chinese),
-        (site / "en" / "search" / "search_index.json", english),
+    for target, docs, lang in (
+        (both, chinese, "zh"),
+        (site / "en" / "search" / "search_index.json", english, "en"),
     ):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(
             json.dumps(
-                {**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")
+                tune_search({**index, "docs": docs}, lang),
+                ensure_ascii=False,
+                separators=(",", ":"),
             ),
             encoding="utf-8",
         )
