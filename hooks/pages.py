@@ -77,32 +77,39 @@ DEFER_SEARCH = """<script>
   // (config.dlnotes_names), and a query that is, contains or nearly is a name gets its
   // token added before it reaches Material's search worker.
   var post = Worker.prototype.postMessage, names = null, keys = [];
-  var norm = function (s) {
-    return String(s).toLowerCase().replace(/[\s\u200b\u3000_\-\u2010-\u2014]+/g, "");
-  };
-  function distance(a, b) {
-    var row = [], i, j, last, next;
-    for (j = 0; j <= b.length; j++) row.push(j);
+  var SPACE = /[\\s\u200b\u3000_\\-\u2010-\u2014]+/g;
+  var norm = function (s) { return String(s).toLowerCase().replace(SPACE, ""); };
+  function distance(a, b) {  // edits, a swap of two neighbours counting as one
+    var d = [], i, j;
+    for (i = 0; i <= a.length; i++) d.push([i]);
+    for (j = 1; j <= b.length; j++) d[0][j] = j;
     for (i = 1; i <= a.length; i++) {
-      last = row[0]; row[0] = i;
       for (j = 1; j <= b.length; j++) {
-        next = Math.min(row[j] + 1, row[j - 1] + 1, last + (a[i - 1] === b[j - 1] ? 0 : 1));
-        last = row[j]; row[j] = next;
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1,
+          d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+          d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
       }
     }
-    return row[b.length];
+    return d[a.length][b.length];
   }
   function expand(query) {
-    var q = norm(query), found = names[q] || [];
-    if (!found.length && q.length >= 2) {
+    var q = norm(query), found = (names[q] || []).slice();
+    if (!found.length) {  // names inside the query; a Latin one as whole words
+      var words = String(query).toLowerCase().split(SPACE), at = 0, used = [];
+      var bounds = { 0: true };
+      words.forEach(function (w) { at += w.length; bounds[at] = true; });
       for (var k = 0; k < keys.length && found.length < 4; k++) {
-        var key = keys[k], latin = /^[\\x00-\\x7f]+$/.test(key);
-        if (key.length < (latin ? 4 : 2) || q.indexOf(key) < 0) continue;
+        var key = keys[k], start = q.indexOf(key), end = start + key.length;
+        var latin = /^[\\x00-\\x7f]+$/.test(key);
+        if (start < 0 || key.length < (latin ? 4 : 2)) continue;
+        if (latin && !(bounds[start] && bounds[end])) continue;
+        if (used.some(function (r) { return start < r[1] && r[0] < end; })) continue;
+        used.push([start, end]);
         found = found.concat(names[key]);
-        q = q.replace(key, " ");
       }
     }
-    if (!found.length && /^[\\x00-\\x7f]{5,}$/.test(q)) {
+    if (!found.length && /^[\\x00-\\x7f]{5,}$/.test(q)) {  // a typo of a name
       var best = null, score = q.length >= 9 ? 3 : 2;
       keys.forEach(function (key) {
         if (Math.abs(key.length - q.length) >= score) return;
@@ -119,10 +126,27 @@ DEFER_SEARCH = """<script>
       keys = names ? Object.keys(names).sort(function (a, b) {
         return b.length - a.length;
       }) : [];
-    } else if (message && message.type === 2 && names && typeof message.data === "string") {
+    } else if (message && message.type === 2 && names
+               && typeof message.data === "string") {
       arguments[0] = { type: 2, data: expand(message.data) };
     }
     return post.apply(this, arguments);
+  };
+  // ... and the term tokens are not shown to the reader or highlighted on the page
+  var listen = Worker.prototype.addEventListener;
+  Worker.prototype.addEventListener = function (type, handler, options) {
+    if (type !== "message") return listen.apply(this, arguments);
+    return listen.call(this, type, function (event) {
+      var data = event.data;
+      if (data && data.type === 3 && data.data && data.data.items)
+        data.data.items.forEach(function (group) {
+          group.forEach(function (item) {
+            for (var term in item.terms)
+              if (/^xqj\\d{3}$/.test(term)) delete item.terms[term];
+          });
+        });
+      return handler.call(this, event);
+    }, options);
   };
 })();
 </script>
