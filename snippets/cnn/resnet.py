@@ -371,6 +371,9 @@ def main(cfg: Config = Config(), out: Path = Path("out/cnn-resnet")) -> dict:
             for k in ("train_err", "test_err"):
                 metrics[f"{kind}{d}_{k}_mean"] = float(np.mean(
                     [results[kind, d, s][k] for s in cfg.seeds]))
+            ratios = [results[kind, d, s]["ratio"] for s in cfg.seeds]
+            metrics[f"{kind}{d}_ratio_min"] = min(ratios)  # over the seeds
+            metrics[f"{kind}{d}_ratio_max"] = max(ratios)
     plot_sizes(metrics, out)
     plot_receptive_fields(rf, out)
     plot_degradation(results, cfg, out)
