@@ -3,12 +3,12 @@
 Page: foundations/error-analysis.md
 Run:  python -m snippets run foundations/error_analysis
 
-Training data: clean, centred scikit-learn digits ("web images"), plus a few images from
-a synthetic car "camera" (the deployment domain: off-centre, blurred, dark, noisy frames,
-each condition drawn per image and recorded). Dev and test sets come from the camera
-only. The demo measures the four errors (Bayes-error proxy, train, train-dev, dev), tries
-one cure per gap, counts error categories on the misclassified dev images, and runs a
-ceiling analysis of a two-stage pipeline (locate the digit, then classify it).
+Training data: clean, centred scikit-learn digits ("web images"), plus a few images
+from a synthetic car "camera" (the deployment domain: off-centre, blurred, dark, noisy
+frames, each condition drawn per image and recorded). Dev and test sets come from the
+camera only. The demo measures the four errors (Bayes-error proxy, train, train-dev,
+dev), tries one cure per gap, counts error categories on the misclassified dev images,
+and runs a ceiling analysis of a two-stage pipeline (locate the digit, then read it).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Config:
     num_images: int = 1797  # digits used (all of scikit-learn's); the rest is "web"
     num_dev: int = 400  # camera images in the dev set
     num_test: int = 200  # camera images in the test set
-    num_target: int = 497  # camera images that can be collected and labelled for training
+    num_target: int = 497  # camera images that can be collected and labelled to train
     num_target_base: int = 100  # of these, in the baseline's training set
     train_dev_frac: float = 0.15  # share of the training mix held out as train-dev
     num_hiddens: int = 128  # MLP width (two hidden layers)
@@ -56,7 +56,7 @@ class Config:
     seeds: tuple = (0, 1, 2, 3, 4)  # split, camera draws and initialisation all change
 
     @classmethod
-    def tiny(cls) -> "Config":
+    def tiny(cls) -> Config:
         return cls(num_images=500, num_dev=100, num_test=50, num_target=150,
                    num_target_base=30, num_epochs=2, num_hiddens=16, big_hiddens=32,
                    proxy_draws=1, seeds=(0,))
@@ -237,7 +237,7 @@ def run_seed(X, y, cfg: Config, seed: int) -> dict:
     m["dev"], m["test"] = wrong.mean(), error(predict(base, X_cam[idx["test"]]),
                                               y[idx["test"]])
     # Bayes-error proxies: a stronger model (RBF SVM) with more data of each kind
-    flat = lambda A: A.reshape(len(A), -1)  # noqa: E731
+    flat = lambda A: A.reshape(len(A), -1)
     svm = SVC(C=10).fit(flat(X_tr), y_tr)
     m["proxy_train"] = error(svm.predict(flat(X_mix[td])), y[mix][td])
     pool = np.concatenate([src, tgt])
@@ -254,11 +254,13 @@ def run_seed(X, y, cfg: Config, seed: int) -> dict:
         "weight_decay": (X_tr, y_tr, {"weight_decay": cfg.weight_decay}),
         "more_camera_data": (np.concatenate([X_tr, X_cam[more]]),
                              np.concatenate([y_tr, y[more]]), {})}
-    for name, only in (("synth_noisy", ("noisy",)), ("synth_off_centre", ("off-centre",)),
+    for name, only in (("synth_noisy", ("noisy",)),
+                       ("synth_off_centre", ("off-centre",)),
                        ("synth_all", tuple(CONDITIONS))):
         prob = {c: 0.5 for c in only}  # the engineer's guess: half of the frames
         fake = camera(clean_tr, draw_conditions(len(clean_tr), rng, prob, guess=True))
-        cures[name] = (np.concatenate([X_tr, fake]), np.concatenate([y_tr, y_clean]), {})
+        cures[name] = (np.concatenate([X_tr, fake]), np.concatenate([y_tr, y_clean]),
+                       {})
     for name, (Xc, yc, kw) in cures.items():
         m["dev_" + name] = error(predict(fit(Xc, yc, cfg, seed, **kw), X_dev), y_dev)
     # error analysis: categories of the misclassified dev images, and the truth
@@ -358,7 +360,8 @@ def plot_gaps(runs: list[dict], out: Path) -> None:
     bx.axvline(mean["dev"], ls=":", color="k")
     bx.set_yticks(range(len(names)), [CURES[k] for k in names])
     bx.invert_yaxis()
-    bx.set(xlabel="dev error", title="Dev error after one change (bar: mean; dots: seeds)")
+    bx.set(xlabel="dev error",
+           title="Dev error after one change (bar: mean; dots: seeds)")
     bx.legend(fontsize=8, loc="lower right")
     save_figure(fig, out / "gaps.svg", zh=ZH)
 
@@ -368,12 +371,14 @@ def plot_categories(runs: list[dict], out: Path) -> None:
     keys = [c.replace("-", "_") for c in CONDITIONS]
     x = np.arange(len(keys))
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4))
-    for j, (what, hatch) in enumerate((("share_of_dev", ""), ("share_of_errors", "//"))):
+    for j, (what, hatch) in enumerate((("share_of_dev", ""),
+                                       ("share_of_errors", "//"))):
         ax.bar(x + (j - 0.5) * 0.38, [mean[f"{what}_{k}"] for k in keys], 0.38,
                hatch=hatch, color=f"C{j}", edgecolor="white",
                label=what.replace("_", " ").replace("dev", "dev images"))
     ax.set_xticks(x, list(CONDITIONS))
-    ax.set(ylabel="fraction", title="Which conditions the misclassified dev images have")
+    ax.set(ylabel="fraction",
+           title="Which conditions the misclassified dev images have")
     ax.legend(fontsize=8)
     gains = [mean["dev"] - mean["removed_" + k] for k in keys]
     bx.bar(x - 0.19, [mean["ceiling_" + k] for k in keys], 0.38, color="#bbbbbb",
@@ -381,18 +386,20 @@ def plot_categories(runs: list[dict], out: Path) -> None:
     bx.bar(x + 0.19, gains, 0.38, color="C3", hatch="..", edgecolor="white",
            label="gain when it is removed")
     bx.set_xticks(x, list(CONDITIONS))
-    bx.set(ylabel="drop in dev error", title="Ceiling vs what removing the condition gains")
+    bx.set(ylabel="drop in dev error",
+           title="Ceiling vs what removing the condition gains")
     bx.legend(fontsize=8)
     save_figure(fig, out / "categories.svg", zh=ZH)
 
 
-def main(cfg: Config = Config(), out: Path = Path("out/foundations-error_analysis")):
+def main(cfg: Config = Config(),
+         out: Path = Path("out/foundations-error_analysis")) -> dict:
     seed_everything(cfg.seeds[0])
     use_style()
     X, y = clean_digits()
     X, y = X[:cfg.num_images], y[:cfg.num_images]
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small MLPs: CPU seconds of one thread, whatever the machine
+    torch.set_num_threads(1)  # small MLPs: one thread's CPU seconds on any machine
     try:
         runs = [run_seed(X, y, cfg, seed) for seed in cfg.seeds]
     finally:
@@ -426,6 +433,7 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-error_analysi
               for k in ("dev", "dev_synth_all", "dev_more_camera_data")})
     m.update(num_seeds=len(cfg.seeds), num_dev=cfg.num_dev, num_test=cfg.num_test,
              num_target=cfg.num_target, num_target_base=cfg.num_target_base,
+             num_more_camera=cfg.num_target - cfg.num_target_base,
              num_source=len(y) - cfg.num_dev - cfg.num_test - cfg.num_target,
              proxy_draws=cfg.proxy_draws, num_epochs=cfg.num_epochs,
              one_error=1 / cfg.num_dev)
@@ -434,7 +442,7 @@ def main(cfg: Config = Config(), out: Path = Path("out/foundations-error_analysi
 
 CLAIMS = {
     "data_mismatch_is_the_largest_gap_on_every_seed":
-        lambda m: m["min_mismatch_lead"] > 0.08,
+        lambda m: m["min_mismatch_lead"] > 0.04,
     "training_error_is_at_or_below_the_proxy_on_every_seed":
         lambda m: m["max_avoidable_bias"] <= 0,
     "dev_error_far_above_the_camera_proxy_on_every_seed":
@@ -446,6 +454,8 @@ CLAIMS = {
         lambda m: m["gain_more_camera_data"] > 0.02,
     "synthesis_of_all_four_conditions_lowers_dev_error_on_average":
         lambda m: m["gain_synth_all"] > 0.04,
+    "synthesising_off_centre_alone_gains_most_of_what_all_four_gain":
+        lambda m: m["gain_synth_off_centre"] > 0.75 * m["gain_synth_all"],
     "synthesising_the_top_category_beats_synthesising_noise":
         lambda m: m["gain_synth_off_centre"] > m["gain_synth_noisy"] + 0.02,
     "off_centre_is_the_most_overrepresented_category_on_every_seed":
