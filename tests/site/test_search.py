@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import statistics
 import shutil
 import threading
 from collections import defaultdict
@@ -116,7 +117,8 @@ def run_queries(browser, base: str, queries: list[dict]) -> list[dict]:
 
 
 def summary(results: list[dict]) -> dict:
-    """hit@1 and hit@3 overall and per kind and side."""
+    """hit@1, hit@3 and the median ms from keystroke to results, overall and per kind
+    and side."""
     groups = defaultdict(list)
     for r in results:
         for key in ("all", r["kind"], f"site:{r['site']}"):
@@ -124,6 +126,9 @@ def summary(results: list[dict]) -> dict:
     return {
         key: {
             "n": len(rs),
+            "median_ms": statistics.median(
+                [r["ms"] for r in rs if r["ms"] is not None] or [float("nan")]
+            ),
             "hit@1": sum(r["rank"] == 1 for r in rs) / len(rs),
             "hit@3": sum(r["rank"] is not None and r["rank"] <= 3 for r in rs)
             / len(rs),
@@ -174,6 +179,7 @@ def test_search_finds_the_teaching_page_first(chromium, search_server):
     scores = summary(results)
     report = "\n".join(
         f"{key:16} n={s['n']:4}  hit@1={s['hit@1']:.1%}  hit@3={s['hit@3']:.1%}"
+        f"  median {s['median_ms']:.0f} ms"
         for key, s in sorted(scores.items())
     )
     misses = [
