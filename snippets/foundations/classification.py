@@ -34,7 +34,7 @@ class Config:
     rho: float = 0.6  # correlation of the two features inside a class
     delta: float = 3.0  # Mahalanobis distance between the class means
     sizes_2d: tuple = (3, 5, 10, 20, 50, 100, 300)  # training points per class
-    draws_2d: int = 200  # random training sets per size, one fixed test set
+    draws_2d: int = 100  # random training sets per size, one fixed test set
     num_test_2d: int = 10_000  # test points per class
     # learning curves, digits (shipped with scikit-learn), all ten classes
     num_components: int = 10  # principal components kept; the other panel: 64 pixels
@@ -447,7 +447,7 @@ def main(cfg: Config = Config(),
     metrics["pix_lr_ml_lead_over_nb_min_in_se"] = (d.mean(0) / d.std(0) * math.sqrt(
         len(d))).min()
     plot_curves(cfg, results, bayes, out)
-    return {k: float(v) for k, v in metrics.items()}
+    return {k: v if isinstance(v, int) else float(v) for k, v in metrics.items()}
 
 
 CLAIMS = {
