@@ -212,3 +212,20 @@ def test_a_page_loads_only_its_own_index_and_only_on_focus(
     want = ("/en/" if site == "en" else "/") + "search/search_index.json"
     assert [u.split(search_server)[1] for u in fetched] == [want]
     context.close()
+
+
+def test_every_glossary_term_says_where_it_is_taught():
+    """A new abbreviation line needs its terms.yml entry, or search cannot point its
+    names at the page that teaches it."""
+    import importlib.util
+
+    path = ROOT / "hooks" / "glossary.py"
+    spec = importlib.util.spec_from_file_location("glossary", path)
+    glossary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(glossary)
+    entries = glossary.terms()
+    missing = [en for en, _ in glossary.pairs() if en not in entries]
+    assert not missing, f"add to includes/glossary/terms.yml: {missing}"
+    for en, entry in entries.items():
+        for lang in ("zh", "en"):
+            assert (ROOT / "docs" / lang / f"{entry['page']}.md").is_file(), en
