@@ -114,3 +114,25 @@ def test_notebook_page_renders_and_offers_the_ipynb(page, server):
     )
     assert response.ok and b'"cells"' in response.body()
     assert page.foreign == [], f"requests left the machine: {page.foreign}"
+
+
+def test_light_dark_switch_follows_the_system_then_the_reader(browser, server):
+    """The switch (overrides/partials/palette.html) works by keyboard, in the page's
+    language, starts from the system's scheme and keeps the reader's choice."""
+    for system, first, other in (("light", "default", "slate"), ("dark", "slate", "default")):
+        context = browser.new_context(color_scheme=system)
+        page = context.new_page()
+        page.goto(f"{server}/foundations/backprop/")
+        scheme = "document.body.getAttribute('data-md-color-scheme')"
+        assert page.evaluate(scheme) == first
+        switch = page.locator("[data-dl-palette] button:visible")
+        assert switch.count() == 1 and "模式" in switch.get_attribute("aria-label")
+        switch.focus()
+        page.keyboard.press("Enter")
+        assert page.evaluate(scheme) == other
+        page.goto(f"{server}/en/foundations/backprop/")
+        assert page.evaluate(scheme) == other
+        assert "mode" in page.locator("[data-dl-palette] button:visible").get_attribute(
+            "aria-label"
+        )
+        context.close()
