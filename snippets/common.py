@@ -191,7 +191,7 @@ def _needs_chinese(text: str) -> bool:
 
 def progress(iterable, **kwargs):
     """A progress bar on stderr for ``python -m snippets run``; silent in the build."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # tqdm.auto warns in a notebook without ipywidgets
 
     quiet = os.environ.get("DLNOTES_QUIET") == "1" or not sys.stderr.isatty()
     return tqdm(iterable, disable=quiet, leave=False, file=sys.stderr, **kwargs)
