@@ -117,3 +117,31 @@ def test_share_ratio_by_hand():
     X = torch.tensor([[0.0, 0.1]] * 3 + [[1.1, 0.0], [4.0, 0.0]])  # counts 3, 1, 1
     assert share_ratio(X, centers) == 3.0
     assert share_ratio(X[:4], centers) == 3.0  # an empty mode counts as 1, not 0
+
+
+def test_seed_fix_retraining_D_on_its_own_climbs_pushes_its_foxes_down():
+    """Seed 004 (garbled): "let the discriminator generate images itself and use them as
+    fakes". A weakly trained D rates many places far from every mode as real (the notes'
+    fox that passes for a cat); climbing its score finds them. One round of training D
+    on real samples against its own climbs as negatives pushes those places down while
+    real samples keep a high score: what a GAN's discriminator does every step, with a
+    generator making the negatives in one pass (page question 5)."""
+    from snippets.gan.without_adversary import Config, train_discriminator
+    torch.manual_seed(0)
+    cfg = Config(d_steps=60)
+    D = train_discriminator(cfg, C)
+    X = ascend_scratch(D, 6 * torch.rand(1000, 2) - 3, 150, cfg.ascent_lr)
+    with torch.no_grad():
+        far = torch.cdist(X, C).min(dim=1).values > 0.3  # 15 sigma from every mode
+        fox = far & (torch.sigmoid(D(X)).squeeze(1) > 0.5)
+    assert fox.float().mean() > 0.5  # most climbs end on a fox
+    opt = torch.optim.Adam(D.parameters(), lr=cfg.lr)
+    bce = F.binary_cross_entropy_with_logits
+    for _ in range(200):
+        real, fake = D(sample_ring(cfg.batch_size, C, cfg.sigma)), D(
+            X[torch.randint(0, len(X), (cfg.batch_size,))])
+        loss = bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
+        opt.zero_grad(), loss.backward(), opt.step()
+    with torch.no_grad():
+        assert torch.sigmoid(D(X[fox])).mean() < 0.1
+        assert torch.sigmoid(D(sample_ring(1000, C, cfg.sigma))).mean() > 0.8
